@@ -1,0 +1,6 @@
+/**
+ * @drmkit/gpuva public surface.
+ *
+ * @since 0.1.0
+ */
+export {}

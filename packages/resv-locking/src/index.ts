@@ -1,0 +1,6 @@
+/**
+ * @drmkit/resv-locking public surface.
+ *
+ * @since 0.1.0
+ */
+export {}

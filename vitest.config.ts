@@ -1,0 +1,9 @@
+import { defineConfig } from "vitest/config"
+import "./vitest.shared.ts"
+
+export default defineConfig({
+  test: {
+    projects: ["packages/*", "examples/*"],
+    passWithNoTests: true
+  }
+})
