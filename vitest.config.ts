@@ -3,7 +3,7 @@ import "./vitest.shared.ts"
 
 export default defineConfig({
   test: {
-    projects: ["packages/*", "examples/*"],
+    projects: ["packages/*/vitest.config.ts", "examples/*/vitest.config.ts", "tools/*/vitest.config.ts"],
     passWithNoTests: true
   }
 })
