@@ -12,8 +12,26 @@ const lock = JSON.parse(readFileSync(path, "utf8"))
 const pkgs = lock.packages
 const constraints = (name) => {
   const n = name.toLowerCase()
-  const os = /darwin/.test(n) ? "darwin" : /win32|windows/.test(n) ? "win32" : /android/.test(n) ? "android" : /linux/.test(n) ? "linux" : /freebsd/.test(n) ? "freebsd" : undefined
-  const cpu = /arm64|aarch64/.test(n) ? "arm64" : /x64|-64\b|x86_64/.test(n) ? "x64" : /ia32/.test(n) ? "ia32" : /arm/.test(n) ? "arm" : undefined
+  const os = /darwin/.test(n)
+    ? "darwin"
+    : /win32|windows/.test(n)
+      ? "win32"
+      : /android/.test(n)
+        ? "android"
+        : /linux/.test(n)
+          ? "linux"
+          : /freebsd/.test(n)
+            ? "freebsd"
+            : undefined
+  const cpu = /arm64|aarch64/.test(n)
+    ? "arm64"
+    : /x64|-64\b|x86_64/.test(n)
+      ? "x64"
+      : /ia32/.test(n)
+        ? "ia32"
+        : /arm/.test(n)
+          ? "arm"
+          : undefined
   const out = {}
   if (cpu) out.cpu = [cpu]
   if (/musl/.test(n)) out.libc = ["musl"]
@@ -32,6 +50,8 @@ for (const [key, meta] of Object.entries(pkgs)) {
     added++
   }
 }
-lock.packages = Object.fromEntries(Object.entries(pkgs).sort(([a], [b]) => (a === "" ? -1 : b === "" ? 1 : a < b ? -1 : a > b ? 1 : 0)))
+lock.packages = Object.fromEntries(
+  Object.entries(pkgs).sort(([a], [b]) => (a === "" ? -1 : b === "" ? 1 : a < b ? -1 : a > b ? 1 : 0))
+)
 writeFileSync(path, `${JSON.stringify(lock, null, 2)}\n`)
 console.log(`lock-platform-stubs: recorded ${added} optional platform package(s)`)
