@@ -1,6 +1,11 @@
 /**
- * @drmkit/gpuva public surface.
+ * @drmkit/gpuva — the DRM GPU VA manager (`drm_gpuvm`): VA spaces with a reserved node, the VA
+ * tree, the split/merge generators (list and callback modes), prefetch / unmap-all / madvise op
+ * generators and the apply helpers.
  *
  * @since 0.1.0
  */
-export {}
+export * as GpuVa from "./GpuVa.ts"
+export * as Ops from "./Ops.ts"
+export * as SplitMerge from "./SplitMerge.ts"
+export * as VaSpace from "./VaSpace.ts"
