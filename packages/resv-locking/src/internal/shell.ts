@@ -1,0 +1,101 @@
+/**
+ * Effect shell helpers of the ww core (internal): turning codes into typed errors or defects, the
+ * cached success effect per mutex, and the sleeping slow path (one waiter per blocked lock, woken
+ * by unlock / die / wound / signal, removed on fiber interruption).
+ *
+ * @since 0.1.0
+ */
+import { Already, Deadlock, Interrupted, Invalid } from "@drmkit/core"
+import { Effect, Exit } from "effect"
+import type { Held } from "../Held.ts"
+import { makeHeld } from "./held.ts"
+import { LockdepViolation, takeAbort } from "./lockdep.ts"
+import { addWaiter, cancelWaiter, waitStep, wakeWaiter } from "./queue.ts"
+import { onSignal } from "./signals.ts"
+import { type AcquireCtx, Code, Waiter, type WwMutex } from "./state.ts"
+import { injectAfterLock } from "./ww.ts"
+
+/** The cached witness of `m`. */
+export const heldOf = (m: WwMutex): Held<WwMutex> => (m.heldValue ??= makeHeld(m, m))
+
+/** The cached `Effect.succeed(witness)` of `m`. */
+export const heldEffectOf = (m: WwMutex): Effect.Effect<Held<WwMutex>> => (m.heldEffect ??= Effect.succeed(heldOf(m)))
+
+/** The defect for the violation that made the last operation abort. */
+export const dieViolation = (): Effect.Effect<never> => {
+  const v = takeAbort()
+  return Effect.die(v === undefined ? new Error("lockdep: violation without report") : new LockdepViolation(v))
+}
+
+/** The typed failure (or defect) for a non-OK code. */
+export const failCode = (
+  code: Code,
+  m: WwMutex,
+  ctx: AcquireCtx | undefined
+): Effect.Effect<never, Deadlock | Already | Interrupted | Invalid> => {
+  switch (code) {
+    case Code.DEADLK:
+      return Effect.fail(new Deadlock({ lock: m.name }))
+    case Code.ALREADY:
+      return Effect.fail(new Already({ lock: m.name }))
+    case Code.INTR:
+      return Effect.fail(new Interrupted({ what: `ww_mutex ${m.name}` }))
+    case Code.DESTROYED:
+      return Effect.fail(new Invalid({ what: m.name, reason: "ww_mutex was destroyed" }))
+    case Code.WRONG_CLASS:
+      return Effect.fail(
+        new Invalid({
+          what: m.name,
+          reason: `mutex of class ${m.cls.name} locked with an acquire ctx of class ${ctx?.cls.name ?? "?"}`
+        })
+      )
+    case Code.VIOLATION:
+      return dieViolation()
+    default:
+      return Effect.die(new Error(`ww core: unexpected code ${code}`))
+  }
+}
+
+/** After any successful ww lock: deadlock injection, then the witness. */
+export const afterAcquire = (m: WwMutex, ctx: AcquireCtx | undefined): Effect.Effect<Held<WwMutex>, Deadlock> =>
+  ctx?.inject && injectAfterLock(m, ctx)
+    ? Effect.fail(new Deadlock({ lock: m.name }))
+    : heldEffectOf(m)
+
+const sleep = (w: Waiter): Effect.Effect<void> =>
+  Effect.callback<void>((resume) => {
+    w.wake = () => resume(Effect.void)
+  })
+
+/**
+ * The slow path: queue a waiter on `m` and sleep until the lock is ours (OK), we must back off
+ * (Deadlock), or a signal arrives (Interrupted, interruptible only). Interruption of the fiber
+ * dequeues the waiter and returns a lock handed over meanwhile; the wait itself is the only
+ * interruptible part, so a granted lock is never lost.
+ */
+export const sleepOn = (
+  m: WwMutex,
+  ctx: AcquireCtx | undefined,
+  task: number,
+  interruptible: boolean
+): Effect.Effect<Held<WwMutex>, Deadlock | Interrupted> =>
+  Effect.uninterruptibleMask((restore) => {
+    const w = new Waiter(m, ctx, task, interruptible)
+    if (addWaiter(w) === Code.DEADLK) return Effect.fail(new Deadlock({ lock: m.name }))
+    if (ctx !== undefined) ctx.sleeping = w
+    const unregister = interruptible ? onSignal(task, () => wakeWaiter(w)) : undefined
+    const loop: Effect.Effect<Code> = Effect.suspend(() => {
+      const code = waitStep(w)
+      return code === Code.SLEEP ? Effect.flatMap(restore(sleep(w)), () => loop) : Effect.succeed(code)
+    })
+    return loop.pipe(
+      Effect.onExit((exit) =>
+        Effect.sync(() => {
+          if (ctx !== undefined && ctx.sleeping === w) ctx.sleeping = undefined
+          unregister?.()
+          if (!Exit.isSuccess(exit)) cancelWaiter(w)
+        })
+      ),
+      Effect.flatMap((code) => (code === Code.OK ? afterAcquire(m, ctx) : failCode(code, m, ctx)))
+    ) as Effect.Effect<Held<WwMutex>, Deadlock | Interrupted>
+  })
