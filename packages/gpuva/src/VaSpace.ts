@@ -5,8 +5,8 @@
  * `drm_gpuva_insert()` / `drm_gpuva_remove()`, `drm_gpuva_find*()`, `drm_gpuvm_interval_empty()`,
  * `drm_gpuvm_for_each_va_range()`), plus a per-object index of VAs (the kernel keeps one per vm_bo,
  * linked with `drm_gpuva_link()`; here it is maintained on insert/remove so "every mapping of an
- * object in this VM" is not a scan). Everything is synchronous; fallible calls return a
- * {@link Result} that an `Effect.gen` can `yield*` directly.
+ * object in this VM" is not a scan). Everything is synchronous (a hot structure); fallible calls
+ * return a `Result` (lift it with `Effect.fromResult` inside an Effect program).
  *
  * Divergences from the kernel, on purpose:
  * - zero-length ranges and addresses/ranges not aligned to `pageSize` are `Invalid` (the kernel

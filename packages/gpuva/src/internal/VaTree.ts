@@ -43,7 +43,8 @@ export class VaNode {
   init(addr: bigint, range: bigint, obj: GemObject | null, offset: bigint): this {
     this.addr = addr
     this.range = range
-    this.end = addr + range
+    // typeof guard: GpuVa.make is unvalidated, insert() rejects the non-bigint afterwards
+    this.end = typeof addr === "bigint" && typeof range === "bigint" ? addr + range : -1n
     this.obj = obj
     this.offset = offset
     this.key = Number(addr)
