@@ -1,0 +1,119 @@
+/**
+ * Reserving BOs — models `ttm_bo_reserve` / `ttm_bo_unreserve`: lock a BO's reservation with a
+ * trylock (`noWait` → `Busy`), a ww ticket (`Deadlock` → back off, `Already` → held by this ticket)
+ * or plainly; unreserve bumps the BO to its LRU tail and unlocks.
+ *
+ * @since 0.1.0
+ */
+import { type Already, Busy, type Deadlock, Invalid } from "@drmkit/core"
+import { Effect, type Scope } from "effect"
+import type { Bo } from "./BufferObject.ts"
+import * as resv from "./internal/resv.ts"
+import { bumpTail } from "./Lru.ts"
+
+/**
+ * A reservation and its held witness (`Held<DmaResv>`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type { Held, Resv, Ticket } from "./internal/resv.ts"
+
+/**
+ * `ww_acquire_init` on the reservation class: a fresh ticket (older tickets win).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeTicket: (name?: string) => resv.Ticket = resv.makeTicket
+
+/**
+ * A reservation object, e.g. one shared by per-VM BOs (`dma_resv_init`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeResv = (name: string): resv.Resv => new resv.Resv(name)
+
+/**
+ * Options of {@link reserve}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReserveOptions {
+  readonly noWait?: boolean
+  readonly ticket?: resv.Ticket
+}
+
+/**
+ * `ttm_bo_reserve(bo, interruptible, no_wait, ticket)`. `noWait` with a ticket is `Invalid`
+ * (the kernel WARNs and returns `-EBUSY`).
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const reserve = (
+  bo: Bo,
+  o: ReserveOptions = {}
+): Effect.Effect<resv.Held, Busy | Deadlock | Already | Invalid> =>
+  Effect.suspend((): Effect.Effect<resv.Held, Busy | Deadlock | Already | Invalid> => {
+    if (o.noWait && o.ticket !== undefined) {
+      return Effect.fail(new Invalid({ what: "reserve", reason: "noWait together with a ticket" }))
+    }
+    if (o.noWait) {
+      const h = resv.trylock(bo.resv)
+      return h === undefined
+        ? Effect.fail(new Busy({ what: bo.name, reason: "reservation is locked" }))
+        : Effect.succeed(h)
+    }
+    return resv.lock(bo.resv, o.ticket)
+  })
+
+/**
+ * `ttm_bo_unreserve`: move to the LRU tail (unless pinned), then unlock.
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const unreserve = (held: resv.Held, bo: Bo): Effect.Effect<void> =>
+  Effect.sync(() => {
+    const res = bo.resource
+    const man = res === undefined ? undefined : bo.device.manager(res.memType)
+    if (res !== undefined && man !== undefined && bo.pinCount === 0) bumpTail(man.lru, res)
+    resv.unlock(held)
+  })
+
+/**
+ * Reserves `bo` for the scope (plain lock, no ticket); unreserves when the scope closes.
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const reserved = (bo: Bo): Effect.Effect<resv.Held, never, Scope.Scope> =>
+  Effect.acquireRelease(resv.lock(bo.resv).pipe(Effect.orDie), (h) => unreserve(h, bo))
+
+/**
+ * Runs `f` with `bo` reserved.
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const withReserved = <A, E>(bo: Bo, f: (held: resv.Held) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  Effect.scoped(Effect.flatMap(reserved(bo), f))
+
+/**
+ * `dma_resv_held` for a witness.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isHeld: (held: resv.Held) => boolean = resv.isHeld
+
+/**
+ * `dma_resv_unlock` without an LRU bump.
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const unlock: (held: resv.Held) => void = resv.unlock

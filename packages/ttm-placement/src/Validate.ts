@@ -1,0 +1,109 @@
+/**
+ * `ttm_bo_validate` — the single entry point for placing a BO, exactly as in the kernel:
+ *
+ * 1. the BO's resv must be held (witness; checked at run time too — a defect otherwise);
+ *    bad placements are `Invalid` (nothing changed); an empty placement purges the backing;
+ * 2. two passes (`force` false, then true); in each, **compatibility first** (no move, bytesMoved
+ *    unchanged), **then** the pin check (pinned and incompatible → `Invalid`), then allocation
+ *    (pass 1 skips `FALLBACK` places and never evicts, pass 2 skips `DESIRED` places and evicts),
+ *    then the move (multihop through `TEMPORARY` places when the driver asks);
+ * 3. a final `NoSpace` is reported as `NoMemory`. On failure nothing changed except BOs that were
+ *    legitimately evicted on the way.
+ *
+ * @since 0.1.0
+ */
+import { type Busy, type Interrupted, Invalid, NoMemory, NoSpace, type RestartSys } from "@drmkit/core"
+import { Effect } from "effect"
+import type { Bo } from "./BufferObject.ts"
+import { type Device, type OperationCtx, opCtx } from "./Device.ts"
+import { moveTo, purge } from "./internal/move.ts"
+import { allocResource, compatible, withOrphanCleanup } from "./internal/placement.ts"
+import { type Held, isHeld } from "./internal/resv.ts"
+import { checkPlacement, type Placement } from "./Placement.ts"
+
+/**
+ * Errors of {@link validate}: `NoMemory` (no place found even with eviction — also when a ticket
+ * lock inside the eviction walk hit `Deadlock`: exit the transaction and retry), `Invalid` (bad
+ * placement, or pinned and not compatible), `Busy` (the driver's move refused, e.g. under
+ * `noWaitGpu`), `RestartSys`/`Interrupted` (interruptible waits).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type ValidateError = NoMemory | Invalid | Busy | RestartSys | Interrupted
+
+/**
+ * Dies unless `held` is the live witness of `bo`'s reservation (`dma_resv_assert_held`).
+ *
+ * @since 0.1.0
+ * @category assertions
+ */
+export const assertHeld = (held: Held, bo: Bo): Effect.Effect<void> =>
+  held.target === bo.resv && isHeld(held)
+    ? Effect.void
+    : Effect.die(new Error(`dma_resv_assert_held: ${bo.resv.name} is not held by the caller`))
+
+/**
+ * Checks a placement against a device: shape (see `checkPlacement`) and every memory type having
+ * a registered manager. A registered but disabled manager is skipped silently, as in the kernel.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const checkPlacementFor = (device: Device, placement: Placement): Invalid | undefined => {
+  const err = checkPlacement(placement)
+  if (err !== undefined) return err
+  const i = placement.findIndex((p) => device.manager(p.memType) === undefined)
+  return i < 0
+    ? undefined
+    : new Invalid({ what: `placement[${i}].memType`, reason: "no manager registered", value: placement[i]?.memType })
+}
+
+const pass = (
+  dev: Device,
+  held: Held,
+  bo: Bo,
+  placement: Placement,
+  ctx: OperationCtx,
+  force: boolean
+): Effect.Effect<"done" | "nospace", ValidateError | NoSpace> =>
+  Effect.gen(function* () {
+    if (bo.resource !== undefined && compatible(dev, bo.resource, placement, force)) return "done"
+    if (bo.pinCount > 0)
+      return yield* new Invalid({ what: bo.name, reason: "pinned and not compatible with the placement" })
+    const res = yield* allocResource(dev, held, bo, placement, ctx, force)
+    if (res instanceof NoSpace) return "nospace"
+    yield* moveTo(dev, held, bo, res, false, ctx)
+    bo.tt ??= { populated: false, swapped: undefined }
+    return "done"
+  })
+
+/**
+ * `ttm_bo_validate(bo, placement, ctx)`.
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const validate = (
+  held: Held,
+  bo: Bo,
+  placement: Placement,
+  ctx: OperationCtx = opCtx()
+): Effect.Effect<void, ValidateError> =>
+  Effect.gen(function* () {
+    yield* assertHeld(held, bo)
+    const dev = bo.device
+    const bad = checkPlacementFor(dev, placement)
+    if (bad !== undefined) return yield* bad
+    if (placement.length === 0) {
+      if (bo.pinCount > 0) return yield* new Invalid({ what: bo.name, reason: "cannot purge a pinned BO" })
+      return purge(dev, bo)
+    }
+    for (const force of [false, true]) {
+      if ((yield* pass(dev, held, bo, placement, ctx, force)) === "done") return
+    }
+    return yield* new NoMemory({ what: bo.name, requested: bo.size })
+  }).pipe(
+    Effect.catchTag("NoSpace", (e) => Effect.fail(new NoMemory({ what: bo.name, requested: e.requested }))),
+    (eff) => withOrphanCleanup(bo.device, ctx, eff)
+  )

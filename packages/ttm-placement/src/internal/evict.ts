@@ -1,0 +1,150 @@
+/**
+ * Eviction — models `ttm_bo_evict_alloc` on top of `ttm_lru_walk_for_evict`: a trylock-only walk
+ * first; if it made no progress and the evictor holds a ww ticket, ticket walks repeat while each
+ * evicts something. Only one blocking ticket lock per walk; `Deadlock` there ends the walk as
+ * `NoSpace` (so validate reports `NoMemory`), `Already` skips the BO. Victims are filtered per
+ * §2.3 (pinned, `evictionValuable`, still in this manager); zombies are reclaimed instead of moved.
+ */
+import { NoSpace } from "@drmkit/core"
+import { Effect } from "effect"
+import { Bo } from "../BufferObject.ts"
+import type { Device, OperationCtx } from "../Device.ts"
+import { MAX_BO_PRIORITY, type Place } from "../Placement.ts"
+import type { Resource } from "../Resource.ts"
+import type { ResourceManager } from "../ResourceManager.ts"
+import { type MoveError, moveTo, purge } from "./move.ts"
+import { memSpace, requestOf, track } from "./placement.ts"
+import { type Held, isIdle, lock, type Ticket, trylock, unlock, waitIdle } from "./resv.ts"
+import { reapLocked } from "./zombie.ts"
+
+interface Walk {
+  readonly dev: Device
+  readonly man: ResourceManager
+  readonly place: Place
+  readonly evictor: Bo
+  readonly ctx: OperationCtx
+  ticket: Ticket | undefined
+  evicted: number
+  res: Resource | undefined
+}
+
+type Step = "skip" | "progress" | NoSpace
+
+/** The BO that owns `res`, if it is still its resource. */
+const boOf = (res: Resource): Bo | undefined =>
+  res.owner instanceof Bo && res.owner.resource === res ? res.owner : undefined
+
+/** Trylock, or reuse the caller's held shared resv under `allowResEvict`. */
+const tryLockVictim = (w: Walk, bo: Bo): { held: Held; own: boolean } | undefined => {
+  const h = trylock(bo.resv)
+  if (h !== undefined) return { held: h, own: true }
+  const mine = w.ctx.held
+  if (w.ctx.allowResEvict && mine !== undefined && mine.target === bo.resv) return { held: mine, own: false }
+  return undefined
+}
+
+const lockVictim = (w: Walk, bo: Bo): Effect.Effect<{ held: Held; own: boolean } | "skip" | "deadlock"> =>
+  Effect.gen(function* () {
+    const quick = tryLockVictim(w, bo)
+    if (quick !== undefined) return quick
+    const ticket = w.ticket
+    if (ticket === undefined) return "skip"
+    const r = yield* Effect.result(lock(bo.resv, ticket))
+    if (r._tag === "Failure") return r.failure._tag === "Deadlock" ? "deadlock" : "skip"
+    w.ticket = undefined
+    return { held: r.success, own: true }
+  })
+
+/** `ttm_bo_evict`: to the driver's evict placement (empty: purge), moving with eviction allowed. */
+export const evictBo = (dev: Device, held: Held, bo: Bo, ctx: OperationCtx): Effect.Effect<Step, MoveError> =>
+  Effect.gen(function* () {
+    const placement = dev.funcs.evictFlags(bo)
+    if (placement.length === 0) {
+      if (!isIdle(bo.resv) && ctx.noWaitGpu) return "skip"
+      yield* waitIdle(bo.resv)
+      purge(dev, bo)
+      return "progress"
+    }
+    const to = yield* memSpace(dev, held, bo, placement, ctx)
+    if (to instanceof NoSpace) return to
+    yield* moveTo(dev, held, bo, to, true, ctx)
+    dev.stats.evictions++
+    return "progress"
+  })
+
+/** `ttm_bo_evict_cb`: the per-victim policy. */
+const processVictim = (w: Walk, bo: Bo, held: Held): Effect.Effect<Step, MoveError> =>
+  Effect.gen(function* () {
+    if (bo.pinCount > 0 || !w.dev.funcs.evictionValuable(bo, w.place, w.dev)) return "skip"
+    if (w.ctx.noWaitGpu && !isIdle(bo.resv)) return "skip"
+    if (bo.deleted) {
+      yield* waitIdle(bo.resv)
+      reapLocked(w.dev, bo)
+      return "progress"
+    }
+    return yield* evictBo(w.dev, held, bo, w.ctx).pipe(Effect.catchTag("Busy", () => Effect.succeed<Step>("skip")))
+  })
+
+const visit = (w: Walk, res: Resource): Effect.Effect<Step | "deadlock", MoveError> =>
+  Effect.gen(function* () {
+    const bo = boOf(res)
+    if (bo === undefined || bo === w.evictor || res.where !== "lru") return "skip"
+    const l = yield* lockVictim(w, bo)
+    if (l === "skip" || l === "deadlock") return l
+    return yield* Effect.ensuring(
+      bo.resource === res ? processVictim(w, bo, l.held) : Effect.succeed<Step>("skip"),
+      Effect.sync(() => (l.own ? unlock(l.held) : undefined))
+    )
+  })
+
+/** After each eviction: try the evictor's allocation again; success ends the walk. */
+const retryAlloc = (w: Walk): boolean => {
+  w.evicted++
+  const r = w.man.alloc(requestOf(w.evictor), w.place)
+  if (r instanceof NoSpace) return false
+  track(w.ctx, w.evictor, r)
+  w.res = r
+  return true
+}
+
+/** One LRU walk over priorities 0..3, head (oldest) first. Returns a `NoSpace` that ends it. */
+const walk = (w: Walk): Effect.Effect<NoSpace | undefined, MoveError> =>
+  Effect.gen(function* () {
+    for (let prio = 0; prio < MAX_BO_PRIORITY; prio++) {
+      for (const res of w.man.lru.list(prio)) {
+        const step = yield* visit(w, res)
+        if (step === "deadlock") return new NoSpace({ what: w.man.name, requested: w.evictor.size })
+        if (step instanceof NoSpace) return step
+        if (step === "progress" && retryAlloc(w)) return undefined
+      }
+    }
+    return undefined
+  })
+
+/**
+ * Evicts from `man` until the evictor's allocation for `place` fits. Returns the resource, `"busy"`
+ * when eviction found nothing (try the next place), or `NoSpace` (end: validate reports NoMemory).
+ */
+export const evictAlloc = (
+  dev: Device,
+  man: ResourceManager,
+  place: Place,
+  evictor: Bo,
+  ctx: OperationCtx
+): Effect.Effect<Resource | NoSpace | "busy", MoveError> =>
+  Effect.gen(function* () {
+    const ticket = evictor.resv.holder?.ticket
+    const w: Walk = { dev, man, place, evictor, ctx, ticket: undefined, evicted: 0, res: undefined }
+    const first = yield* walk(w)
+    if (w.res !== undefined) return w.res
+    if (first !== undefined) return first
+    if (w.evicted > 0 || ticket === undefined) return "busy"
+    do {
+      w.evicted = 0
+      w.ticket = ticket
+      const r = yield* walk(w)
+      if (w.res !== undefined) return w.res
+      if (r !== undefined) return r
+    } while (w.evicted > 0)
+    return "busy"
+  })

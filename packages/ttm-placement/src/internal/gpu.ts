@@ -1,0 +1,233 @@
+/**
+ * Adapter: the GPU engine TTM moves run on — a Dawn device, buffers, and jobs (copy, clear, write)
+ * that wait for dependency fences and complete as fences. A stand-in for @drmkit/gpu's job API
+ * until that lands; only this file and `storage.ts` know about WebGPU.
+ */
+import { create, globals } from "webgpu"
+import type { FenceLike } from "./fence.ts"
+import { allOf, JobFence } from "./fence.ts"
+
+Object.assign(globalThis, globals)
+
+const CHECKSUM_WGSL = /* wgsl */ `
+@group(0) @binding(0) var<storage, read> data: array<u32>;
+@group(0) @binding(1) var<storage, read_write> acc: array<atomic<u32>>;
+@group(0) @binding(2) var<uniform> base: vec4<u32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) n: vec3<u32>) {
+  let count = arrayLength(&data);
+  var s = 0u;
+  for (var i = g.x; i < count; i = i + n.x * 64u) {
+    let k = base.x + i;
+    s = s + ((data[i] ^ (k * 2654435761u)) * 2246822519u + k);
+  }
+  atomicAdd(&acc[0], s);
+}`
+
+/** The CPU reference of the checksum kernel over `words` whose first word has index `base`. */
+export const checksumCpu = (words: Uint32Array, base = 0): number => {
+  let s = 0
+  for (let i = 0; i < words.length; i++) {
+    const k = (base + i) >>> 0
+    const x = ((words[i] ?? 0) ^ Math.imul(k, 2654435761)) >>> 0
+    s = (s + Math.imul(x, 2246822519) + k) >>> 0
+  }
+  return s
+}
+
+/** A byte range of a GPU buffer. */
+export interface Extent {
+  readonly buffer: GPUBuffer
+  readonly offset: number
+  readonly size: number
+}
+
+const USAGE = 0x4 | 0x8 | 0x80 // COPY_SRC | COPY_DST | STORAGE
+
+/** A headless GPU device with an in-order job queue whose jobs complete as fences. */
+export class GpuEngine {
+  readonly device: GPUDevice
+  #instance: unknown
+  #pipeline: GPUComputePipeline | undefined = undefined
+  #seq = 0
+  jobs = 0
+  constructor(instance: unknown, device: GPUDevice) {
+    this.#instance = instance
+    this.device = device
+  }
+  /** Opens Dawn headless (GLES/llvmpipe in compatibility mode, or a real adapter). */
+  static async open(): Promise<GpuEngine> {
+    process.env.EGL_PLATFORM ??= "surfaceless"
+    const instance = create(["backend=opengles"])
+    const adapter = await instance.requestAdapter({ featureLevel: "compatibility" })
+    if (adapter === null) throw new Error("no WebGPU adapter")
+    const device = await adapter.requestDevice({
+      requiredLimits: { maxBufferSize: Math.min(adapter.limits.maxBufferSize, 1 << 30) }
+    })
+    return new GpuEngine(instance, device)
+  }
+  close(): void {
+    this.device.destroy()
+    this.#instance = undefined
+  }
+  get alive(): boolean {
+    return this.#instance !== undefined
+  }
+  createBuffer(size: number, label: string): GPUBuffer {
+    return this.device.createBuffer({ size: Math.max(4, size), usage: USAGE, label })
+  }
+  /**
+   * Submits a job once `deps` have signalled; the returned fence signals when the GPU finished it.
+   * Jobs without pending deps are submitted at once, so queue order is call order for them.
+   */
+  submit(
+    name: string,
+    deps: ReadonlyArray<FenceLike>,
+    record: (enc: GPUCommandEncoder, q: GPUQueue) => void
+  ): JobFence {
+    const fence = new JobFence(`${name}#${++this.#seq}`)
+    this.jobs++
+    const run = () => {
+      if (!this.alive) return void fence.signal(new Error("device lost"))
+      const enc = this.device.createCommandEncoder()
+      record(enc, this.device.queue)
+      this.device.queue.submit([enc.finish()])
+      this.device.queue.onSubmittedWorkDone().then(
+        () => fence.signal(),
+        (e: unknown) => fence.signal(e instanceof Error ? e : new Error(String(e)))
+      )
+    }
+    const pending = deps.filter((d) => !d.isSignaled)
+    if (pending.length === 0) run()
+    else allOf(`${name}-deps`, pending).addCallback(run)
+    return fence
+  }
+  /** Copies `src` extents to `dst` extents (same total size), overlap-safe within a buffer. */
+  copy(deps: ReadonlyArray<FenceLike>, src: ReadonlyArray<Extent>, dst: ReadonlyArray<Extent>): JobFence {
+    const pairs = pairUp(src, dst)
+    const same = pairs.some(([s, d]) => s.buffer === d.buffer)
+    const total = pairs.reduce((n, [s]) => n + s.size, 0)
+    const scratch = same ? this.createBuffer(total, "move-bounce") : undefined
+    const fence = this.submit("copy", deps, (enc) => {
+      let at = 0
+      for (const [s, d] of pairs) {
+        if (scratch === undefined) enc.copyBufferToBuffer(s.buffer, s.offset, d.buffer, d.offset, s.size)
+        else enc.copyBufferToBuffer(s.buffer, s.offset, scratch, at, s.size)
+        at += s.size
+      }
+      at = 0
+      for (const [s, d] of scratch === undefined ? [] : pairs) {
+        enc.copyBufferToBuffer(scratch as GPUBuffer, at, d.buffer, d.offset, s.size)
+        at += s.size
+      }
+    })
+    if (scratch !== undefined) fence.addCallback(() => scratch.destroy())
+    return fence
+  }
+  /** Zero-fills extents (`clearBuffer`). */
+  clear(deps: ReadonlyArray<FenceLike>, dst: ReadonlyArray<Extent>): JobFence {
+    return this.submit("clear", deps, (enc) => {
+      for (const d of dst) enc.clearBuffer(d.buffer, d.offset, d.size)
+    })
+  }
+  /** Writes `data` across extents (`queue.writeBuffer`, ordered after deps). */
+  write(deps: ReadonlyArray<FenceLike>, dst: ReadonlyArray<Extent>, data: Uint8Array): JobFence {
+    const copy = data.slice()
+    return this.submit("write", deps, (_enc, q) => {
+      let at = 0
+      for (const d of dst) {
+        q.writeBuffer(d.buffer, d.offset, copy, at, d.size)
+        at += d.size
+      }
+    })
+  }
+  /** Reads extents back to the host (staging buffer + `mapAsync`). */
+  readback(deps: ReadonlyArray<FenceLike>, src: ReadonlyArray<Extent>): Promise<Uint8Array> {
+    return this.readbackJob(deps, src).value
+  }
+  /** {@link readback} that also exposes the copy job's fence. */
+  readbackJob(
+    deps: ReadonlyArray<FenceLike>,
+    src: ReadonlyArray<Extent>
+  ): { fence: JobFence; value: Promise<Uint8Array> } {
+    const total = src.reduce((n, e) => n + e.size, 0)
+    const staging = this.device.createBuffer({ size: Math.max(4, total), usage: 0x1 | 0x8 })
+    const done = this.submit("readback", deps, (enc) => {
+      let at = 0
+      for (const s of src) {
+        enc.copyBufferToBuffer(s.buffer, s.offset, staging, at, s.size)
+        at += s.size
+      }
+    })
+    const value = new Promise<void>((r) => (done.addCallback(() => r()) ? undefined : r()))
+      .then(() => staging.mapAsync(1))
+      .then(() => {
+        const out = new Uint8Array(staging.getMappedRange().slice(0, total))
+        staging.unmap()
+        staging.destroy()
+        return out
+      })
+    return { fence: done, value }
+  }
+  /** Checksum of extents computed on the GPU (see {@link checksumCpu}); reads back 4 bytes. */
+  checksum(deps: ReadonlyArray<FenceLike>, src: ReadonlyArray<Extent>): { fence: JobFence; value: Promise<number> } {
+    const pipeline = this.#checksumPipeline()
+    const acc = this.device.createBuffer({ size: 4, usage: USAGE })
+    const uniforms: Array<GPUBuffer> = []
+    const fence = this.submit("checksum", deps, (enc) => {
+      const pass = enc.beginComputePass()
+      pass.setPipeline(pipeline)
+      let base = 0
+      for (const s of src) {
+        const u = this.device.createBuffer({ size: 16, usage: 0x40 | 0x8 })
+        this.device.queue.writeBuffer(u, 0, new Uint32Array([base, 0, 0, 0]))
+        uniforms.push(u)
+        const entries = [
+          { binding: 0, resource: { buffer: s.buffer, offset: s.offset, size: s.size } },
+          { binding: 1, resource: { buffer: acc } },
+          { binding: 2, resource: { buffer: u } }
+        ]
+        pass.setBindGroup(0, this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }))
+        pass.dispatchWorkgroups(Math.max(1, Math.min(256, Math.ceil(s.size / 4 / 64))))
+        base += s.size / 4
+      }
+      pass.end()
+    })
+    const value = this.readback([fence], [{ buffer: acc, offset: 0, size: 4 }]).then((bytes) => {
+      acc.destroy()
+      for (const u of uniforms) u.destroy()
+      return new Uint32Array(bytes.buffer, 0, 1)[0] ?? 0
+    })
+    return { fence, value }
+  }
+  #checksumPipeline(): GPUComputePipeline {
+    this.#pipeline ??= this.device.createComputePipeline({
+      layout: "auto",
+      compute: { module: this.device.createShaderModule({ code: CHECKSUM_WGSL }), entryPoint: "main" }
+    })
+    return this.#pipeline
+  }
+}
+
+/** Splits two extent lists of equal total size into pairs of equal-size pieces. */
+export const pairUp = (src: ReadonlyArray<Extent>, dst: ReadonlyArray<Extent>): Array<[Extent, Extent]> => {
+  const out: Array<[Extent, Extent]> = []
+  let i = 0
+  let j = 0
+  let si = 0
+  let dj = 0
+  while (i < src.length && j < dst.length) {
+    const s = src[i] as Extent
+    const d = dst[j] as Extent
+    const n = Math.min(s.size - si, d.size - dj)
+    out.push([
+      { buffer: s.buffer, offset: s.offset + si, size: n },
+      { buffer: d.buffer, offset: d.offset + dj, size: n }
+    ])
+    si += n
+    dj += n
+    if (si === s.size) [i, si] = [i + 1, 0]
+    if (dj === d.size) [j, dj] = [j + 1, 0]
+  }
+  return out
+}

@@ -1,0 +1,120 @@
+/**
+ * Moves — models `ttm_bo_handle_move_mem` + `ttm_bo_move_accel_cleanup` and the multihop bounce of
+ * `ttm_bo_bounce_temp_buffer`: the copy is a GPU job that waits for the BO's KERNEL/WRITE fences and
+ * is published into the resv as a KERNEL fence; old backing is freed by a ghost when that fence
+ * (and every fence the BO had) signals, or — for evictions — at once, with the source manager
+ * remembering the fence so later allocations there depend on it (pipelined eviction).
+ */
+import { Busy, type Interrupted, NoSpace, type RestartSys } from "@drmkit/core"
+import { Effect } from "effect"
+import type { Bo } from "../BufferObject.ts"
+import type { Device, OperationCtx } from "../Device.ts"
+import { PlaceFlags, type Placement } from "../Placement.ts"
+import type { Resource } from "../Resource.ts"
+import { allOf, type FenceLike } from "./fence.ts"
+import { memSpace } from "./placement.ts"
+import { addFence, fencesUpTo, type Held } from "./resv.ts"
+import { allFences, assign, dropIfOrphan, freeAfter, freeNow, markPopulated, unpopulate } from "./state.ts"
+import { populate } from "./swap.ts"
+
+/** Errors a move can produce. */
+export type MoveError = Busy | NoSpace | RestartSys | Interrupted
+
+const MAX_HOPS = 4
+
+/** Runs `eff`; if it fails or is interrupted while `res` is still unattached, frees `res`. */
+export const guarded = <A, E>(dev: Device, bo: Bo, res: Resource, eff: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  Effect.onExit(eff, (exit) => Effect.sync(() => (exit._tag === "Failure" ? dropIfOrphan(dev, bo, res) : undefined)))
+
+/** Moves `bo` into `to`, bouncing through hop places the driver asks for. */
+export const moveTo = (
+  dev: Device,
+  held: Held,
+  bo: Bo,
+  to: Resource,
+  evict: boolean,
+  ctx: OperationCtx
+): Effect.Effect<void, MoveError> =>
+  guarded(
+    dev,
+    bo,
+    to,
+    Effect.gen(function* () {
+      for (let hop = 0; hop <= MAX_HOPS; hop++) {
+        const d = bo.resource === undefined ? { _tag: "Copy" as const } : dev.funcs.move(bo, to, evict)
+        if (d._tag === "Fail") return yield* new Busy({ what: bo.name, reason: d.reason })
+        if (d._tag === "Copy") return yield* copyMove(dev, held, bo, to, evict, ctx)
+        const hopPlacement: Placement = [{ ...d.place, flags: d.place.flags | PlaceFlags.TEMPORARY }]
+        const hopRes = yield* memSpace(dev, held, bo, hopPlacement, ctx)
+        if (hopRes instanceof NoSpace) return yield* hopRes
+        yield* guarded(dev, bo, hopRes, copyMove(dev, held, bo, hopRes, evict, ctx))
+      }
+      return yield* Effect.die(new Error(`driver move hook asked for more than ${MAX_HOPS} hops`))
+    })
+  )
+
+/** One GPU move: populate first (may swap others out), then commit synchronously. */
+export const copyMove = (
+  dev: Device,
+  held: Held,
+  bo: Bo,
+  to: Resource,
+  evict: boolean,
+  ctx: OperationCtx
+): Effect.Effect<void, RestartSys | Interrupted> =>
+  Effect.gen(function* () {
+    if (dev.manager(to.memType)?.useTt) yield* populate(dev, held, bo, ctx)
+    commitMove(dev, held, bo, to, evict, ctx)
+  })
+
+const submitCopy = (dev: Device, bo: Bo, old: Resource | undefined, to: Resource): FenceLike => {
+  const deps = fencesUpTo(bo.resv, "write")
+  const gpu = dev.storage.gpu
+  const host = bo.tt?.swapped
+  if (host !== undefined) {
+    dev.stats.swapins++
+    if (bo.tt) bo.tt.swapped = undefined
+    return gpu.write(deps, dev.storage.extents(to), host)
+  }
+  if (old === undefined) return gpu.clear(deps, dev.storage.extents(to))
+  return gpu.copy(deps, dev.storage.extents(old), dev.storage.extents(to))
+}
+
+/** The synchronous part of a move: submit, publish the fence, swap resources, retire the old one. */
+export const commitMove = (dev: Device, held: Held, bo: Bo, to: Resource, evict: boolean, ctx: OperationCtx): void => {
+  const old = bo.resource
+  const fence = submitCopy(dev, bo, old, to)
+  const after = [...allFences(bo), fence]
+  addFence(held, fence, "kernel")
+  assign(dev, bo, to)
+  if (dev.manager(to.memType)?.useTt) markPopulated(dev, bo)
+  else unpopulate(dev, bo)
+  if (old !== undefined) retire(dev, old, after, evict)
+  ctx.bytesMoved += bo.size
+  dev.stats.bytesMoved += bo.size
+  dev.stats.moves++
+}
+
+const retire = (dev: Device, old: Resource, after: ReadonlyArray<FenceLike>, evict: boolean): void => {
+  const man = dev.manager(old.memType)
+  if (!evict || man === undefined) {
+    freeAfter(dev, old, after)
+    return
+  }
+  const done = allOf(`${man.name}-eviction`, after)
+  if (!done.isSignaled) man.moveFence = done
+  freeNow(dev, old, after)
+}
+
+/**
+ * `ttm_bo_pipeline_gutting`: drop the backing (idle: now; busy: a ghost frees it when the fences
+ * signal); the BO keeps an empty page array. `bytesMoved` is unchanged.
+ */
+export const purge = (dev: Device, bo: Bo): void => {
+  const old = bo.resource
+  bo.resource = undefined
+  unpopulate(dev, bo)
+  bo.tt = { populated: false, swapped: undefined }
+  if (old !== undefined) freeAfter(dev, old, allFences(bo))
+  dev.stats.purges++
+}
