@@ -54,7 +54,16 @@ import { config } from "./internal/lockdep.ts"
 import { release as releaseMutex } from "./internal/queue.ts"
 import { afterAcquire, dieViolation, failCode, heldOf, sleepOn } from "./internal/shell.ts"
 import { type AcquireCtx, Code, WwClass, WwMutex } from "./internal/state.ts"
-import { type CtxOptions, ctxDone, ctxFini, ctxInit, lockEnter, trylockFast, unlockFast } from "./internal/ww.ts"
+import {
+  type CtxOptions,
+  ctxDone,
+  ctxFini,
+  ctxInit,
+  injectAfterLock,
+  lockEnter,
+  trylockFast,
+  unlockFast
+} from "./internal/ww.ts"
 
 export {
   /**
@@ -331,3 +340,59 @@ export const forceUnlockUnsafe = (m: WwMutex): void => {
  * @category lockdep
  */
 export const isStrict = (): boolean => config.strict
+
+/**
+ * Result codes of the synchronous API: `OK` (0), `DEADLK`, `ALREADY`, `BUSY` (would sleep / trylock
+ * failed), `DESTROYED` and `WRONG_CLASS` (`Invalid`), `VIOLATION` (a lockdep report aborted it).
+ *
+ * @since 0.1.0
+ * @category synchronous core
+ */
+export const SyncCode = Code
+
+/**
+ * The synchronous, allocation-free lock attempt for `task` — what {@link lock} runs first. Never
+ * sleeps: `BUSY` means the caller has to fall back to the Effect API ({@link lock}), which queues a
+ * waiter. Deadlock injection applies as in {@link lock}. For transaction helpers and benchmarks
+ * that do their own bookkeeping; ownership is still by task id.
+ *
+ * @since 0.1.0
+ * @category synchronous core
+ */
+export const lockSync = (m: WwMutex, ctx: AcquireCtx | undefined, task: number): Code => {
+  const code = lockEnter(m, ctx, task, false)
+  return code === Code.OK && ctx?.inject && injectAfterLock(m, ctx) ? Code.DEADLK : code
+}
+
+/**
+ * The synchronous `ww_mutex_trylock()`: `OK` or `BUSY` (or an Invalid / violation code).
+ *
+ * @since 0.1.0
+ * @category synchronous core
+ */
+export const trylockSync = (m: WwMutex, ctx: AcquireCtx | undefined, task: number): Code => trylockFast(m, ctx, task)
+
+/**
+ * The synchronous `ww_mutex_unlock()` by `task`: `OK` or `VIOLATION`.
+ *
+ * @since 0.1.0
+ * @category synchronous core
+ */
+export const unlockSync = (m: WwMutex, task: number): Code => unlockFast(m, task)
+
+/**
+ * Synchronous `ww_acquire_init()` for `task` (undefined when strict mode aborts a nested ctx).
+ *
+ * @since 0.1.0
+ * @category synchronous core
+ */
+export const acquireInitSync = (cls: WwClass, task: number, options?: AcquireOptions): AcquireCtx | undefined =>
+  ctxInit(cls, task, options)
+
+/**
+ * Synchronous `ww_acquire_fini()` for `task` (releases what the ctx still holds).
+ *
+ * @since 0.1.0
+ * @category synchronous core
+ */
+export const acquireFiniSync = (ctx: AcquireCtx, task: number): Code => ctxFini(ctx, task, true)

@@ -22,13 +22,16 @@ export const acquireAt = (m: WwMutex, ctx: AcquireCtx | undefined, task: number)
   }
 }
 
-/** Resumes a sleeping waiter so it re-evaluates (`wake_up_process`). */
+/**
+ * Resumes a sleeping waiter so it re-evaluates (`wake_up_process`). A waiter that is not asleep
+ * yet (between its check and its sleep) is marked so it re-checks instead of sleeping.
+ */
 export const wakeWaiter = (w: Waiter): void => {
   const wake = w.wake
   if (wake !== undefined) {
     w.wake = undefined
     wake()
-  }
+  } else w.kicked = true
 }
 
 const dropFromCtx = (ctx: AcquireCtx, m: WwMutex): void => {
@@ -172,6 +175,7 @@ const checkKill = (w: Waiter, ctx: AcquireCtx): Code => {
  * A waiter that leaves the queue is removed here. Returns OK, INTR, DEADLK or SLEEP.
  */
 export const waitStep = (w: Waiter): Code => {
+  w.kicked = false
   if (w.granted) return Code.OK
   const m = w.mutex
   if (m.owner === 0) {

@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { Already, Deadlock, Interrupted, Invalid } from "@drmkit/core"
-import { Effect, Exit } from "effect"
+import { Effect, Exit, Fiber } from "effect"
 import type { Held } from "../Held.ts"
 import { makeHeld } from "./held.ts"
 import { LockdepViolation, takeAbort } from "./lockdep.ts"
@@ -58,13 +58,15 @@ export const failCode = (
 
 /** After any successful ww lock: deadlock injection, then the witness. */
 export const afterAcquire = (m: WwMutex, ctx: AcquireCtx | undefined): Effect.Effect<Held<WwMutex>, Deadlock> =>
-  ctx?.inject && injectAfterLock(m, ctx)
-    ? Effect.fail(new Deadlock({ lock: m.name }))
-    : heldEffectOf(m)
+  ctx?.inject && injectAfterLock(m, ctx) ? Effect.fail(new Deadlock({ lock: m.name })) : heldEffectOf(m)
 
 const sleep = (w: Waiter): Effect.Effect<void> =>
   Effect.callback<void>((resume) => {
-    w.wake = () => resume(Effect.void)
+    if (w.kicked) return resume(Effect.void)
+    const fiber = Fiber.getCurrent()
+    const run = () => resume(Effect.void)
+    // Resuming runs the fiber synchronously; a wake-up must only make it runnable.
+    w.wake = fiber === undefined ? () => queueMicrotask(run) : () => fiber.currentDispatcher.scheduleTask(run, 0)
   })
 
 /**

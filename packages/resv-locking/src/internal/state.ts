@@ -187,6 +187,8 @@ export class Waiter {
   readonly interruptible: boolean
   /** Resumes the sleeping fiber; set only while it is suspended. */
   wake: (() => void) | undefined = undefined
+  /** A wake-up arrived while the fiber was between its check and its sleep: do not sleep. */
+  kicked = false
   /** Woken by an unlock (not by a die/wound/signal). */
   unlockWoken = false
   /** Ownership was handed to this waiter while it slept. */

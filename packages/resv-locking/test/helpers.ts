@@ -1,0 +1,133 @@
+/**
+ * Test helpers: the backoff loops of `kernel/locking/test-ww_mutex.c` (stress_inorder's "skip the
+ * contended lock", stress_reorder's "move it to the front"), an ownership checker and a watchdog.
+ */
+import type { Deadlock } from "@drmkit/core"
+import { WwMutex } from "@drmkit/resv-locking"
+import { Effect, Result } from "effect"
+
+type M = WwMutex.WwMutex
+type Ctx = WwMutex.AcquireCtx
+
+/** Critical-section accounting: throws (a defect) the moment two tasks own one mutex. */
+export class Ownership {
+  readonly inside = new Map<M, number>()
+  acquisitions = 0
+  enter(m: M, task: number): void {
+    const n = this.inside.get(m) ?? 0
+    if (n !== 0 || m.ownerTask !== task) throw new Error(`double ownership of ${m.name}`)
+    this.inside.set(m, 1)
+    this.acquisitions++
+  }
+  leave(m: M): void {
+    if (this.inside.get(m) !== 1) throw new Error(`leaving ${m.name} that was not entered`)
+    this.inside.set(m, 0)
+  }
+}
+
+/** Outcome counters of a stress run: only 0 / Deadlock / Already may appear. */
+export interface Stats {
+  txns: number
+  backoffs: number
+  maxRetries: number
+  other: Array<string>
+}
+
+export const newStats = (): Stats => ({ txns: 0, backoffs: 0, maxRetries: 0, other: [] })
+
+const tryLock = (m: M, ctx: Ctx) => Effect.result(WwMutex.lock(m, ctx))
+
+/**
+ * Locks `locks` in order with `ctx`; on Deadlock unlocks everything, slow-locks the contended
+ * mutex and retries, skipping it (stress_inorder). Returns the number of backoffs.
+ */
+export const lockInorder = (ctx: Ctx, locks: ReadonlyArray<M>, stats: Stats): Effect.Effect<number> =>
+  Effect.gen(function* () {
+    let contended: M | undefined
+    let retries = 0
+    for (;;) {
+      let failed: Deadlock | undefined
+      for (const m of locks) {
+        if (m === contended) continue
+        const r = yield* tryLock(m, ctx)
+        if (Result.isFailure(r)) {
+          if (r.failure._tag === "Deadlock") {
+            failed = r.failure
+            contended = m
+            break
+          }
+          stats.other.push(r.failure._tag)
+        }
+      }
+      if (failed === undefined) return retries
+      retries++
+      stats.backoffs++
+      yield* WwMutex.unlockAll(ctx)
+      yield* Effect.orDie(WwMutex.lockSlow(contended as M, ctx))
+    }
+  })
+
+/**
+ * stress_reorder: on Deadlock unlock all, slow-lock the contended mutex and move it to the front
+ * of the list (which is mutated). Returns the number of backoffs.
+ */
+export const lockReorder = (ctx: Ctx, order: Array<M>, stats: Stats): Effect.Effect<number> =>
+  Effect.gen(function* () {
+    let retries = 0
+    let slowLocked: M | undefined
+    for (;;) {
+      let contended: M | undefined
+      for (const m of order) {
+        if (m === slowLocked) continue
+        const r = yield* tryLock(m, ctx)
+        if (Result.isFailure(r)) {
+          if (r.failure._tag === "Deadlock") {
+            contended = m
+            break
+          }
+          stats.other.push(r.failure._tag)
+        }
+      }
+      if (contended === undefined) return retries
+      retries++
+      stats.backoffs++
+      yield* WwMutex.unlockAll(ctx)
+      yield* Effect.orDie(WwMutex.lockSlow(contended, ctx))
+      slowLocked = contended
+      order.splice(order.indexOf(contended), 1)
+      order.unshift(contended)
+    }
+  })
+
+/** Deterministic PRNG for test workloads. */
+export const rng = (seed: number): (() => number) => {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** Fisher-Yates with `rand`. */
+export const shuffle = <T>(xs: Array<T>, rand: () => number): Array<T> => {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1))
+    const t = xs[i] as T
+    xs[i] = xs[j] as T
+    xs[j] = t
+  }
+  return xs
+}
+
+/** `n` mutexes of `cls`. */
+export const mutexes = (cls: WwMutex.WwClass, n: number, prefix = "m"): Array<M> =>
+  Array.from({ length: n }, (_, i) => WwMutex.make(cls, `${prefix}${i}`))
+
+/** Both algorithms, as the selftest runs every case for ww_class and wd_class. */
+export const algorithms = ["wound-wait", "wait-die"] as const
+
+export const classOf = (alg: (typeof algorithms)[number], name: string): WwMutex.WwClass =>
+  alg === "wait-die" ? WwMutex.WwClass.waitDie(name) : WwMutex.WwClass.woundWait(name)
