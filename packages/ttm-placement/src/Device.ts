@@ -161,6 +161,15 @@ export class Device {
 }
 
 /**
+ * Waits until every GPU job has completed and ghosts have released their backing (a test and
+ * teardown helper; models flushing the device's delayed work).
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const drain = (device: Device): Effect.Effect<void> => Effect.promise(() => device.storage.gpu.drain())
+
+/**
  * Device configuration.
  *
  * @since 0.1.0

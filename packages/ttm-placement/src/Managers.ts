@@ -13,6 +13,14 @@ import { hasFlag, PAGE_SIZE, type Place, PlaceFlags } from "./Placement.ts"
 import type { Segment } from "./Resource.ts"
 import type { Allocation, AllocRequest, Backend } from "./ResourceManager.ts"
 
+/**
+ * The backend interface (re-exported for custom managers, e.g. KUnit's "bad" and "busy" managers).
+ *
+ * @since 0.1.0
+ * @category backends
+ */
+export type BackendLike = Backend
+
 const orDie = <A, E>(r: Result.Result<A, E>): A => {
   if (Result.isSuccess(r)) return r.success
   throw new Error(String(r.failure))

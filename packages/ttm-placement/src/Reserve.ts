@@ -8,6 +8,7 @@
 import { type Already, Busy, type Deadlock, Invalid } from "@drmkit/core"
 import { Effect, type Scope } from "effect"
 import type { Bo } from "./BufferObject.ts"
+import type { FenceLike } from "./internal/fence.ts"
 import * as resv from "./internal/resv.ts"
 import { bumpTail } from "./Lru.ts"
 
@@ -17,7 +18,7 @@ import { bumpTail } from "./Lru.ts"
  * @since 0.1.0
  * @category models
  */
-export type { Held, Resv, Ticket } from "./internal/resv.ts"
+export type { Held, Resv, Ticket, Usage } from "./internal/resv.ts"
 
 /**
  * `ww_acquire_init` on the reservation class: a fresh ticket (older tickets win).
@@ -109,6 +110,22 @@ export const withReserved = <A, E>(bo: Bo, f: (held: resv.Held) => Effect.Effect
  * @category predicates
  */
 export const isHeld: (held: resv.Held) => boolean = resv.isHeld
+
+/**
+ * `dma_resv_add_fence(held, fence, usage)`: publish a fence (resv held).
+ *
+ * @since 0.1.0
+ * @category fences
+ */
+export const addFence: (held: resv.Held, fence: FenceLike, usage: resv.Usage) => void = resv.addFence
+
+/**
+ * `dma_resv_test_signaled` up to `usage` (default: every fence).
+ *
+ * @since 0.1.0
+ * @category fences
+ */
+export const isIdle: (r: resv.Resv, usage?: resv.Usage) => boolean = resv.isIdle
 
 /**
  * `dma_resv_unlock` without an LRU bump.

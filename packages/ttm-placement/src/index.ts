@@ -20,6 +20,8 @@ export * as DrmMm from "./DrmMm.ts"
 /** @since 0.1.0 */
 export * as Eviction from "./Eviction.ts"
 /** @since 0.1.0 */
+export * as Fence from "./Fence.ts"
+/** @since 0.1.0 */
 export * as Lifecycle from "./Lifecycle.ts"
 /** @since 0.1.0 */
 export * as Lru from "./Lru.ts"

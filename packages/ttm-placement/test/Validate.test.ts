@@ -1,6 +1,6 @@
+import { Access, Lifecycle, Reserve, Validate } from "@drmkit/ttm-placement"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { Access, Lifecycle, Reserve, Validate } from "../src/index.ts"
 import { KiB, MemType, makeDevice, pattern, place } from "./helpers.ts"
 
 describe("smoke", () => {

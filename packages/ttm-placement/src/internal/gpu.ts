@@ -50,7 +50,10 @@ export class GpuEngine {
   #instance: unknown
   #pipeline: GPUComputePipeline | undefined = undefined
   #seq = 0
+  /** Jobs submitted so far. */
   jobs = 0
+  /** Jobs not yet completed. */
+  pending = 0
   constructor(instance: unknown, device: GPUDevice) {
     this.#instance = instance
     this.device = device
@@ -65,6 +68,13 @@ export class GpuEngine {
       requiredLimits: { maxBufferSize: Math.min(adapter.limits.maxBufferSize, 1 << 30) }
     })
     return new GpuEngine(instance, device)
+  }
+  /** Resolves once every submitted job (including ones still waiting for deps) has completed. */
+  async drain(): Promise<void> {
+    while (this.pending > 0) {
+      await this.device.queue.onSubmittedWorkDone()
+      await new Promise<void>((r) => setImmediate(r))
+    }
   }
   close(): void {
     this.device.destroy()
@@ -87,6 +97,10 @@ export class GpuEngine {
   ): JobFence {
     const fence = new JobFence(`${name}#${++this.#seq}`)
     this.jobs++
+    this.pending++
+    fence.addCallback(() => {
+      this.pending--
+    })
     const run = () => {
       if (!this.alive) return void fence.signal(new Error("device lost"))
       const enc = this.device.createCommandEncoder()
