@@ -1,0 +1,184 @@
+/**
+ * GPU buffer handles: a `GPUBuffer` with its size, usage and label, created in a Scope (destroyed on
+ * close, like a GEM object's last reference), with upload/download through staging in chunks so
+ * transfers larger than the binding/buffer limits work.
+ *
+ * @since 0.1.0
+ */
+import { Invalid } from "@drmkit/core"
+import { Effect } from "effect"
+import { GpuDevice, type GpuDeviceShape } from "./GpuDevice.ts"
+import type { DeviceLost, GpuError } from "./GpuErrors.ts"
+
+/**
+ * `GPUBufferUsage` bits (fixed by the WebGPU spec; Node has no globals for them).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const Usage = {
+  MAP_READ: 0x1,
+  MAP_WRITE: 0x2,
+  COPY_SRC: 0x4,
+  COPY_DST: 0x8,
+  UNIFORM: 0x40,
+  STORAGE: 0x80,
+  INDIRECT: 0x100
+} as const
+
+/** Usage for buffers kernels read and write and copies touch. @since 0.1.0 @category constants */
+export const STORAGE_RW = Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST
+
+/** Staging chunk for uploads/downloads (bytes). @since 0.1.0 @category constants */
+export const STAGING_CHUNK = 32 * 1024 * 1024
+
+/**
+ * A buffer handle.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface GpuBuffer {
+  readonly buffer: GPUBuffer
+  readonly size: number
+  readonly usage: number
+  readonly label: string
+}
+
+/**
+ * Options of {@link make}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BufferOptions {
+  readonly size: number
+  readonly usage?: number
+  readonly label?: string
+}
+
+/**
+ * Validates a buffer request against the device limits.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const checkRequest = (gpu: GpuDeviceShape, o: BufferOptions): Invalid | undefined => {
+  const max = gpu.device.limits.maxBufferSize
+  if (!Number.isSafeInteger(o.size) || o.size <= 0 || o.size % 4 !== 0) {
+    return new Invalid({ what: "buffer size", reason: "must be a positive multiple of 4", value: o.size })
+  }
+  if (o.size > max) return new Invalid({ what: "buffer size", reason: `exceeds maxBufferSize ${max}`, value: o.size })
+  return undefined
+}
+
+/**
+ * Creates a buffer in the current Scope (destroyed when it closes).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (o: BufferOptions) =>
+  Effect.gen(function* () {
+    const gpu = yield* GpuDevice
+    return yield* makeWith(gpu, o)
+  })
+
+/**
+ * {@link make} with an explicit device.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeWith = (gpu: GpuDeviceShape, o: BufferOptions) => {
+  const err = checkRequest(gpu, o)
+  if (err !== undefined) return Effect.fail(err)
+  const usage = o.usage ?? STORAGE_RW
+  const label = o.label ?? "buffer"
+  return Effect.acquireRelease(
+    Effect.sync(
+      (): GpuBuffer => ({ buffer: gpu.device.createBuffer({ size: o.size, usage, label }), size: o.size, usage, label })
+    ),
+    (b) => Effect.sync(() => b.buffer.destroy())
+  )
+}
+
+/**
+ * Checks `[offset, offset+size)` is a 4-byte aligned, in-bounds, non-empty range of `b`.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const checkRange = (b: GpuBuffer, offset: number, size: number, what = b.label): Invalid | undefined => {
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset % 4 !== 0) {
+    return new Invalid({ what: `${what} offset`, reason: "must be a non-negative multiple of 4", value: offset })
+  }
+  if (!Number.isSafeInteger(size) || size <= 0 || size % 4 !== 0) {
+    return new Invalid({ what: `${what} size`, reason: "must be a positive multiple of 4", value: size })
+  }
+  if (offset + size > b.size) {
+    return new Invalid({ what, reason: `range [${offset}, ${offset + size}) exceeds size ${b.size}`, value: size })
+  }
+  return undefined
+}
+
+/**
+ * Uploads `data` at `offset` (queue writes of at most {@link STAGING_CHUNK} bytes each).
+ *
+ * @since 0.1.0
+ * @category transfers
+ */
+export const upload = (gpu: GpuDeviceShape, b: GpuBuffer, offset: number, data: ArrayBufferView) =>
+  Effect.suspend((): Effect.Effect<void, Invalid | DeviceLost | GpuError> => {
+    const err = checkRange(b, offset, data.byteLength)
+    if (err !== undefined) return Effect.fail(err)
+    return gpu.check.pipe(
+      Effect.andThen(
+        Effect.sync(() => {
+          const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+          for (let o = 0; o < bytes.length; o += STAGING_CHUNK) {
+            const part = bytes.subarray(o, Math.min(bytes.length, o + STAGING_CHUNK))
+            gpu.device.queue.writeBuffer(b.buffer, offset + o, part)
+          }
+        })
+      )
+    )
+  })
+
+/**
+ * Downloads `[offset, offset+size)` through a MAP_READ staging buffer, chunk by chunk.
+ *
+ * @since 0.1.0
+ * @category transfers
+ */
+export const download = (
+  gpu: GpuDeviceShape,
+  b: GpuBuffer,
+  offset = 0,
+  size = b.size - offset
+): Effect.Effect<Uint8Array, Invalid | DeviceLost | GpuError> =>
+  Effect.suspend(() => {
+    const err = checkRange(b, offset, size)
+    if (err !== undefined) return Effect.fail(err)
+    return Effect.scoped(
+      Effect.gen(function* () {
+        const chunk = Math.min(size, STAGING_CHUNK)
+        const staging = yield* makeWith(gpu, { size: chunk, usage: Usage.MAP_READ | Usage.COPY_DST, label: "staging" })
+        const out = new Uint8Array(size)
+        for (let o = 0; o < size; o += chunk) {
+          const n = Math.min(chunk, size - o)
+          yield* gpu.submit("download", (enc) => enc.copyBufferToBuffer(b.buffer, offset + o, staging.buffer, 0, n))
+          yield* Effect.promise(() => staging.buffer.mapAsync(1, 0, n))
+          out.set(new Uint8Array(staging.buffer.getMappedRange(0, n)), o)
+          staging.buffer.unmap()
+        }
+        return out
+      })
+    )
+  })
+
+/** {@link download} as u32 words. @since 0.1.0 @category transfers */
+export const downloadU32 = (gpu: GpuDeviceShape, b: GpuBuffer, offset = 0, size = b.size - offset) =>
+  download(gpu, b, offset, size).pipe(
+    Effect.map((u8) => new Uint32Array(u8.buffer, u8.byteOffset, u8.byteLength >>> 2))
+  )
