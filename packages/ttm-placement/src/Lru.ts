@@ -110,6 +110,19 @@ export const addToLru = (lru: ManagerLru, res: Resource, priority: number, bulk:
  * @category operations
  */
 export const unlinkResource = (res: Resource): void => {
+  leaveBulk(res)
+  unlink(res)
+  res.where = "none"
+}
+
+/**
+ * Takes `res` out of its bulk group, keeping the group's first/last right; its LRU position stays
+ * (`ttm_lru_bulk_move_del`).
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const leaveBulk = (res: Resource): void => {
   const bulk = res.bulk
   if (bulk instanceof BulkMove && res.where === "lru") {
     const p = posOf(bulk, res)
@@ -121,8 +134,26 @@ export const unlinkResource = (res: Resource): void => {
     bulk.count--
   }
   res.bulk = undefined
-  unlink(res)
-  res.where = "none"
+}
+
+/**
+ * Puts a resource that is already on its LRU into `bulk` (`ttm_lru_bulk_move_add`): the first member
+ * keeps its LRU position, later members move right after the group's last one.
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const joinBulk = (res: Resource, bulk: BulkMove): void => {
+  if (res.where !== "lru" || res.bulk === bulk) return
+  const p = posOf(bulk, res)
+  if (p === undefined) setPos(bulk, res, { first: res, last: res })
+  else {
+    unlink(res)
+    insertAfter(p.last, res)
+    p.last = res
+  }
+  res.bulk = bulk
+  bulk.count++
 }
 
 /**

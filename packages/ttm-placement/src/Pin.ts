@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import type { Bo } from "./BufferObject.ts"
 import type { Held } from "./internal/resv.ts"
 import { linkResource } from "./internal/state.ts"
-import { addUnevictable, BulkMove, unlinkResource } from "./Lru.ts"
+import { addToLru, addUnevictable, BulkMove, joinBulk, leaveBulk } from "./Lru.ts"
 import { assertHeld } from "./Validate.ts"
 
 /**
@@ -65,10 +65,12 @@ export const setBulkMove = (held: Held, bo: Bo, bulk: BulkMove | undefined): Eff
       if (bo.bulkMove === bulk) return
       bo.bulkMove = bulk
       const res = bo.resource
-      if (res !== undefined && res.where === "lru") {
-        unlinkResource(res)
-        linkResource(bo.device, bo, res)
-      }
+      if (res === undefined || res.where !== "lru") return
+      const prio = res.lruPriority
+      const man = bo.device.manager(res.memType)
+      leaveBulk(res)
+      if (bulk !== undefined) joinBulk(res, bulk)
+      else if (man !== undefined) addToLru(man.lru, res, prio, undefined)
     })
   )
 

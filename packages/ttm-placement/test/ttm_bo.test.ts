@@ -1,0 +1,172 @@
+/**
+ * Mirrors KUnit `ttm_bo` (drivers/gpu/drm/ttm/tests/ttm_bo_test.c): reserve variants, unreserve
+ * LRU placement, pin/unpin (LRU and bulk), bulk move, put with a shared resv.
+ */
+
+import { Device, Lifecycle, Lru, Pin, Reserve } from "@drmkit/ttm-placement"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { bo, KiB, MemType, makeDevice, place } from "./helpers.ts"
+
+const S = 64 * KiB
+const vram = [place(MemType.VRAM)]
+const lruNames = (dev: Device.Device, prio = 0) =>
+  (dev.manager(MemType.VRAM)?.lru.list(prio) ?? []).map((r) => [...dev.bos].find((b) => b.resource === r)?.name)
+
+describe("ttm_bo", () => {
+  it.live("reserve_optimistic_no_ticket / locked_no_sleep (noWait → Busy)", () =>
+    Effect.gen(function* () {
+      const dev = yield* makeDevice()
+      const b = yield* bo(dev, S, vram)
+      const h = yield* Reserve.reserve(b)
+      assert.isTrue(Reserve.isHeld(h))
+      const err = yield* Effect.flip(Reserve.reserve(b, { noWait: true }))
+      assert.strictEqual(err._tag, "Busy")
+      Reserve.unlock(h)
+      Reserve.unlock(yield* Reserve.reserve(b, { noWait: true }))
+    })
+  )
+
+  it.live("reserve_no_wait_ticket: noWait with a ticket is Invalid", () =>
+    Effect.gen(function* () {
+      const dev = yield* makeDevice()
+      const b = yield* bo(dev, S, vram)
+      const err = yield* Effect.flip(Reserve.reserve(b, { noWait: true, ticket: Reserve.makeTicket() }))
+      assert.strictEqual(err._tag, "Invalid")
+    })
+  )
+
+  it.live("reserve_double_resv: Already with the same ticket", () =>
+    Effect.gen(function* () {
+      const dev = yield* makeDevice()
+      const b = yield* bo(dev, S, vram)
+      const t = Reserve.makeTicket()
+      const h = yield* Reserve.reserve(b, { ticket: t })
+      const err = yield* Effect.flip(Reserve.reserve(b, { ticket: t }))
+      assert.strictEqual(err._tag, "Already")
+      Reserve.unlock(h)
+    })
+  )
+
+  it.live("reserve_deadlock: the younger ticket backs off with Deadlock", () =>
+    Effect.gen(function* () {
+      const dev = yield* makeDevice()
+      const b1 = yield* bo(dev, S, vram)
+      const b2 = yield* bo(dev, S, vram)
+      const older = Reserve.makeTicket("older")
+      const younger = Reserve.makeTicket("younger")
+      const h1 = yield* Reserve.reserve(b1, { ticket: older })
+      const h2 = yield* Reserve.reserve(b2, { ticket: younger })
+      const err = yield* Effect.flip(Reserve.reserve(b1, { ticket: younger }))
+      assert.strictEqual(err._tag, "Deadlock")
+      Reserve.unlock(h2)
+      Reserve.unlock(yield* Reserve.reserve(b2, { ticket: older }))
+      Reserve.unlock(h1)
+    })
+  )
+
+  it.live("unreserve_basic: moves the BO to the LRU tail", () =>
+    Effect.gen(function* () {
+      const dev = yield* makeDevice()
+      const a = yield* bo(dev, S, vram, { name: "a" })
+      yield* bo(dev, S, vram, { name: "b" })
+      assert.deepStrictEqual(lruNames(dev), ["a", "b"])
+      yield* Reserve.withReserved(a, () => Effect.void)
+      assert.deepStrictEqual(lruNames(dev), ["b", "a"])
+    })
+  )
+
+  it.live("unreserve_pinned / pin_basic: pinned leaves the LRU; last unpin returns to the tail", () =>
+    Effect.gen(function* () {
+      const dev = yield* makeDevice()
+      const a = yield* bo(dev, S, vram, { name: "a" })
+      yield* bo(dev, S, vram, { name: "b" })
+      yield* Reserve.withReserved(a, (h) => Pin.pin(h, a))
+      assert.strictEqual(a.pinCount, 1)
+      assert.deepStrictEqual(lruNames(dev), ["b"])
+      assert.strictEqual(a.resource?.where, "unevictable")
+      yield* bo(dev, S, vram, { name: "c" })
+      yield* Reserve.withReserved(a, (h) => Pin.unpin(h, a))
+      assert.deepStrictEqual(lruNames(dev), ["b", "c", "a"])
+    })
+  )
+
+  it.live("pin_unpin_multiple: counted; unpin at 0 does nothing", () =>
+    Effect.gen(function* () {
+      const dev = yield* makeDevice()
+      const a = yield* bo(dev, S, vram)
+      yield* Reserve.withReserved(a, (h) =>
+        Effect.gen(function* () {
+          yield* Pin.pin(h, a)
+          yield* Pin.pin(h, a)
+          assert.isTrue(yield* Pin.unpin(h, a))
+          assert.strictEqual(a.pinCount, 1)
+          assert.strictEqual(a.resource?.where, "unevictable")
+          assert.isTrue(yield* Pin.unpin(h, a))
+          assert.isFalse(yield* Pin.unpin(h, a))
+          assert.strictEqual(a.pinCount, 0)
+        })
+      )
+    })
+  )
+
+  it.live("pin without the lock dies (dma_resv_assert_held)", () =>
+    Effect.gen(function* () {
+      const dev = yield* makeDevice()
+      const a = yield* bo(dev, S, vram)
+      const b = yield* bo(dev, S, vram)
+      const h = yield* Reserve.reserve(b)
+      const exit = yield* Effect.exit(Pin.pin(h, a))
+      assert.isTrue(exit._tag === "Failure")
+      Reserve.unlock(h)
+    })
+  )
+
+  it.live("bulk move: the group sits together and moves to the tail in O(1); pin leaves it", () =>
+    Effect.gen(function* () {
+      const dev = yield* makeDevice()
+      const vm = Reserve.makeResv("vm")
+      const bulk = Pin.makeBulkMove()
+      const x = yield* bo(dev, S, vram, { name: "x" })
+      const h = yield* Reserve.reserve({ resv: vm } as never)
+      const g1 = yield* Lifecycle.create(dev, { size: S, resv: vm, name: "g1" }, vram, { held: h })
+      const y = yield* bo(dev, S, vram, { name: "y" })
+      const g2 = yield* Lifecycle.create(dev, { size: S, resv: vm, name: "g2" }, vram, { held: h })
+      yield* Pin.setBulkMove(h, g1, bulk)
+      yield* Pin.setBulkMove(h, g2, bulk)
+      assert.deepStrictEqual(lruNames(dev), ["x", "g1", "g2", "y"])
+      Pin.bulkMoveTail(g1, bulk)
+      assert.deepStrictEqual(lruNames(dev), ["x", "y", "g1", "g2"])
+      void x
+      void y
+      yield* Pin.pin(h, g1)
+      assert.strictEqual(bulk.count, 1)
+      Pin.bulkMoveTail(g1, bulk)
+      assert.deepStrictEqual(lruNames(dev), ["x", "y", "g2"])
+      yield* Pin.unpin(h, g1)
+      assert.strictEqual(bulk.count, 2)
+      assert.deepStrictEqual(lruNames(dev), ["x", "y", "g2", "g1"])
+      yield* Pin.setBulkMove(h, g1, undefined)
+      yield* Pin.setBulkMove(h, g2, undefined)
+      assert.isTrue(bulk.isEmpty)
+      Reserve.unlock(h)
+      assert.instanceOf(bulk, Lru.BulkMove)
+    })
+  )
+
+  it.live("put_basic / put_shared_resv: idle BOs are freed at once; a shared resv stays usable", () =>
+    Effect.gen(function* () {
+      const dev = yield* makeDevice()
+      const vm = Reserve.makeResv("vm")
+      const h = yield* Reserve.reserve({ resv: vm } as never)
+      const a = yield* Lifecycle.create(dev, { size: S, resv: vm }, vram, { held: h })
+      Reserve.unlock(h)
+      yield* Device.drain(dev)
+      yield* Lifecycle.release(a)
+      assert.isTrue(a.destroyed)
+      assert.isFalse(dev.bos.has(a))
+      assert.strictEqual(dev.manager(MemType.VRAM)?.usage, 0)
+      Reserve.unlock(yield* Reserve.reserve({ resv: vm } as never))
+    })
+  )
+})
