@@ -23,6 +23,7 @@ export type ViolationKind =
   | "unlock-non-owner"
   | "nested-ctx"
   | "mixed-ctx-and-noctx"
+  | "same-class-nesting"
   | "recursive-lock"
   | "ctx-foreign-task"
 

@@ -42,6 +42,11 @@ const ctxChecks = (m: WwMutex, ctx: AcquireCtx, task: number, slow: boolean): bo
 }
 
 const noCtxChecks = (m: WwMutex, task: number): boolean => {
+  const n = m.cls.noCtxHeldByTask.get(task)
+  if (n !== undefined && n > 0 && m.owner !== task) {
+    const msg = `possible recursive locking: blocking ww_mutex_lock(${m.name}, NULL) while holding ${n} other ctx-less lock(s) of ${m.cls.name}`
+    if (violation("same-class-nesting", msg, m.name, task)) return true
+  }
   const ctx = m.cls.ctxByTask.get(task)
   if (ctx !== undefined && !ctx.finished && ctx.held.length > 0) {
     const msg = `blocking ww_mutex_lock(${m.name}, NULL) while holding ${ctx.held.length} lock(s) of ${m.cls.name} with a ctx`
