@@ -1,0 +1,380 @@
+/**
+ * `dma_resv`: a reservation object — a ww_mutex of `reservation_ww_class` plus a published table of
+ * (fence, usage) entries describing every operation still using the buffer.
+ *
+ * ```ts
+ * import { DmaFence, DmaResv, WwMutex } from "@drmkit/resv-locking"
+ * import { Effect } from "effect"
+ *
+ * const bo = DmaResv.make("bo0")
+ * const ring = DmaFence.contextAlloc("gfx")
+ * const submit = Effect.scoped(
+ *   Effect.gen(function* () {
+ *     const ctx = yield* WwMutex.acquireCtx(WwMutex.reservationWwClass)
+ *     const held = yield* DmaResv.lock(bo, ctx)           // Held<DmaResv>: the proof
+ *     yield* DmaResv.reserveFences(held, 1)                // before the point of no return
+ *     yield* DmaResv.addFence(held, DmaFence.make(ring), "write")
+ *     yield* DmaResv.unlock(held)
+ *   })
+ * )
+ * ```
+ *
+ * Every operation the kernel guards with `dma_resv_assert_held()` takes a `Held<DmaResv>` and still
+ * checks at run time that the lock's owner is the running task (a defect otherwise). Unknown
+ * usages and bad slot counts fail with `Invalid` and change nothing.
+ *
+ * @since 0.1.0
+ */
+import type { Already, Busy, Deadlock, Interrupted, RestartSys } from "@drmkit/core"
+import { Invalid } from "@drmkit/core"
+import { Effect } from "effect"
+import * as DmaFence from "./DmaFence.ts"
+import type { Held } from "./Held.ts"
+import { emptyList, type UsageRank } from "./internal/fenceList.ts"
+import { heldByCurrent } from "./internal/held.ts"
+import {
+  checkHeld,
+  DmaResv,
+  heldKey,
+  IterImpl,
+  invalidUsage,
+  noCheck,
+  resetMaxFences,
+  snapshot,
+  type Usage,
+  usageName,
+  usageRank
+} from "./internal/resvCore.ts"
+import * as WwMutex from "./WwMutex.ts"
+
+export {
+  /**
+   * A reservation object (`struct dma_resv`).
+   *
+   * @since 0.1.0
+   */
+  DmaResv,
+  /**
+   * The defect of a `Held<DmaResv>` operation run without the lock (`dma_resv_assert_held`).
+   *
+   * @since 0.1.0
+   */
+  NotHeld,
+  /**
+   * Usage classes `KERNEL < WRITE < READ < BOOKKEEP` (`enum dma_resv_usage`).
+   *
+   * @since 0.1.0
+   */
+  Usage
+} from "./internal/resvCore.ts"
+export {
+  addFence,
+  copyFences,
+  NoReservedSlot,
+  replaceFences,
+  reserveFences
+} from "./internal/resvOps.ts"
+
+/**
+ * Orders two usages: negative when `a` is stronger (seen by more queries) than `b`.
+ *
+ * @since 0.1.0
+ * @category usage
+ */
+export const compareUsage = (a: Usage, b: Usage): number => (usageRank(a) ?? 0) - (usageRank(b) ?? 0)
+
+/**
+ * The usage a new access must wait for: a writer waits for `read` (reads and writes), a reader
+ * only for `write`. Looks inverted on purpose. Models `dma_resv_usage_rw(write)`.
+ *
+ * @since 0.1.0
+ * @category usage
+ */
+export const usageRw = (write: boolean): Usage => (write ? "read" : "write")
+
+/**
+ * Creates a reservation object. Models `dma_resv_init()`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (name: string): DmaResv => new DmaResv(name)
+
+/**
+ * Destroys `resv`: drops its fences and destroys its mutex (which must be unlocked). Models
+ * `dma_resv_fini()`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fini = (resv: DmaResv): Effect.Effect<void, Invalid | Busy> =>
+  Effect.tap(WwMutex.destroy(resv.mutex), () =>
+    Effect.sync(() => {
+      resv.list = emptyList()
+    })
+  )
+
+/**
+ * Asserts that the running task holds `held`'s lock; returns the resv. Models
+ * `dma_resv_assert_held()` (a defect where lockdep would splat).
+ *
+ * @since 0.1.0
+ * @category locking
+ */
+export const assertHeld = (held: Held<DmaResv>): Effect.Effect<DmaResv> =>
+  Effect.sync(() => checkHeld(held, "dma_resv_assert_held"))
+
+/**
+ * Whether the running task holds `resv`'s lock. Models `dma_resv_held()` (held-by-me, unlike
+ * {@link isLocked}).
+ *
+ * @since 0.1.0
+ * @category locking
+ */
+export const isHeld = (resv: DmaResv): boolean => heldByCurrent(resv[heldKey])
+
+const witness = (resv: DmaResv) => () => resv[heldKey]
+
+/**
+ * Locks `resv` with `ctx` (or, without one, as a plain FIFO mutex). Models `dma_resv_lock()`.
+ *
+ * @returns the witness; fails with `Deadlock` (back off), `Already` (this ctx holds it) or
+ *   `Invalid` (destroyed).
+ * @since 0.1.0
+ * @category locking
+ */
+export const lock = (
+  resv: DmaResv,
+  ctx?: WwMutex.AcquireCtx
+): Effect.Effect<Held<DmaResv>, Deadlock | Already | Invalid> =>
+  Effect.map(ctx === undefined ? WwMutex.lockNoCtx(resv.mutex) : WwMutex.lock(resv.mutex, ctx), witness(resv))
+
+/**
+ * {@link lock}, also failing with `Interrupted` when the task is signalled while sleeping. Models
+ * `dma_resv_lock_interruptible()`.
+ *
+ * @since 0.1.0
+ * @category locking
+ */
+export const lockInterruptible = (
+  resv: DmaResv,
+  ctx?: WwMutex.AcquireCtx
+): Effect.Effect<Held<DmaResv>, Deadlock | Already | Interrupted | Invalid> =>
+  Effect.map(
+    ctx === undefined ? WwMutex.lockNoCtxInterruptible(resv.mutex) : WwMutex.lockInterruptible(resv.mutex, ctx),
+    witness(resv)
+  )
+
+/**
+ * The backoff slow path: lock the contended `resv` after releasing everything. Models
+ * `dma_resv_lock_slow()`.
+ *
+ * @since 0.1.0
+ * @category locking
+ */
+export const lockSlow = (resv: DmaResv, ctx: WwMutex.AcquireCtx): Effect.Effect<Held<DmaResv>, Invalid> =>
+  Effect.map(WwMutex.lockSlow(resv.mutex, ctx), witness(resv))
+
+/**
+ * {@link lockSlow}, interruptible. Models `dma_resv_lock_slow_interruptible()`.
+ *
+ * @since 0.1.0
+ * @category locking
+ */
+export const lockSlowInterruptible = (
+  resv: DmaResv,
+  ctx: WwMutex.AcquireCtx
+): Effect.Effect<Held<DmaResv>, Interrupted | Invalid> =>
+  Effect.map(WwMutex.lockSlowInterruptible(resv.mutex, ctx), witness(resv))
+
+/**
+ * Tries to lock `resv` without a ctx and without blocking: the witness, or `undefined` when busy.
+ * Models `dma_resv_trylock()`.
+ *
+ * @since 0.1.0
+ * @category locking
+ */
+export const trylock = (resv: DmaResv): Effect.Effect<Held<DmaResv> | undefined, Invalid> =>
+  Effect.map(WwMutex.trylock(resv.mutex), (h) => (h === undefined ? undefined : resv[heldKey]))
+
+/**
+ * Unlocks `resv`. In strict mode the reserved-but-unused slots are dropped first, so code relying
+ * on a reservation across an unlock fails loudly. Models `dma_resv_unlock()` (with
+ * `dma_resv_reset_max_fences()`).
+ *
+ * @since 0.1.0
+ * @category locking
+ */
+export const unlock = (held: Held<DmaResv>): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const resv = held.target
+    if (heldByCurrent(resv[heldKey])) resetMaxFences(resv)
+    return WwMutex.unlock(resv.mutex)
+  })
+
+/**
+ * Whether anyone holds `resv`'s lock. Models `dma_resv_is_locked()`.
+ *
+ * @since 0.1.0
+ * @category locking
+ */
+export const isLocked = (resv: DmaResv): boolean => resv.mutex.isLocked
+
+/**
+ * The acquire ctx holding `resv`, `undefined` when unlocked or locked without a ctx. Models
+ * `dma_resv_locking_ctx()`.
+ *
+ * @since 0.1.0
+ * @category locking
+ */
+export const lockingCtx = (resv: DmaResv): WwMutex.AcquireCtx | undefined => resv.mutex.lockingCtx
+
+/**
+ * A cursor over a reservation object's fences (`struct dma_resv_iter`): iterate it with `for..of`
+ * and read `usage` / `isRestarted` for the current fence.
+ *
+ * @since 0.1.0
+ * @category iterators
+ */
+export interface Iter extends Iterable<DmaFence.DmaFence> {
+  /** Starts (or restarts) the walk. Models `dma_resv_iter_first[_unlocked]()`. */
+  first(): DmaFence.DmaFence | undefined
+  /** Next fence or `undefined`. Models `dma_resv_iter_next[_unlocked]()`. */
+  next(): DmaFence.DmaFence | undefined
+  /** The current fence (an unlocked cursor holds its reference). */
+  readonly fence: DmaFence.DmaFence | undefined
+  /** Usage of the current fence. Models `dma_resv_iter_usage()`. */
+  readonly usage: Usage
+  /** First fence after a (re)start. Models `dma_resv_iter_is_restarted()`. */
+  readonly isRestarted: boolean
+}
+
+const requireUsage = (usage: Usage): UsageRank => {
+  const r = usageRank(usage)
+  if (r === undefined) throw invalidUsage(usage)
+  return r
+}
+
+/**
+ * The locked iterator: every entry with usage <= `usage`, **signalled ones included**, never
+ * restarting; each step asserts the lock. Models `dma_resv_for_each_fence()`.
+ *
+ * @throws Invalid for an unknown usage; a defect when the lock is not held.
+ * @since 0.1.0
+ * @category iterators
+ */
+export const iter = (held: Held<DmaResv>, usage: Usage): Iter => {
+  const rank = requireUsage(usage)
+  const resv = checkHeld(held, "dma_resv_iter_first")
+  return new IterImpl(resv, rank, false, () => checkHeld(held, "dma_resv_iter_next"))
+}
+
+/**
+ * The lockless iterator: unsignalled entries with usage <= `usage`; restarts from the beginning
+ * (with `isRestarted` set) when the fence table is replaced under it. Callers that accumulate must
+ * reset on `isRestarted`. Models `dma_resv_for_each_fence_unlocked()`.
+ *
+ * @throws Invalid for an unknown usage.
+ * @since 0.1.0
+ * @category iterators
+ */
+export const iterUnlocked = (resv: DmaResv, usage: Usage): Iter =>
+  new IterImpl(resv, requireUsage(usage), true, noCheck)
+
+const withUsage = <A>(usage: Usage, f: (rank: UsageRank) => A): Effect.Effect<A, Invalid> =>
+  Effect.suspend(() => {
+    const rank = usageRank(usage)
+    return rank === undefined ? Effect.fail(invalidUsage(usage)) : Effect.sync(() => f(rank))
+  })
+
+/**
+ * The unsignalled fences with usage <= `usage`, without the lock. Models `dma_resv_get_fences()`.
+ *
+ * @since 0.1.0
+ * @category snapshots
+ */
+export const getFences = (resv: DmaResv, usage: Usage): Effect.Effect<ReadonlyArray<DmaFence.DmaFence>, Invalid> =>
+  withUsage(usage, (rank) => snapshot(resv, rank).map(([f]) => f))
+
+/**
+ * One fence standing for all unsignalled fences with usage <= `usage`: `undefined` for none, the
+ * fence itself for one, a new {@link DmaFence.FenceArray} on a fresh context for more. Models
+ * `dma_resv_get_singleton()`.
+ *
+ * @since 0.1.0
+ * @category snapshots
+ */
+export const getSingleton = (resv: DmaResv, usage: Usage): Effect.Effect<DmaFence.DmaFence | undefined, Invalid> =>
+  withUsage(usage, (rank) => {
+    const fences = snapshot(resv, rank).map(([f]) => f)
+    if (fences.length <= 1) return fences[0]
+    return new DmaFence.FenceArray(fences, { context: DmaFence.contextAlloc("dma_resv_get_singleton"), seqno: 1 })
+  })
+
+/**
+ * True iff no unsignalled fence with usage <= `usage` remains. Models `dma_resv_test_signaled()`.
+ *
+ * @since 0.1.0
+ * @category waiting
+ */
+export const testSignaled = (resv: DmaResv, usage: Usage): Effect.Effect<boolean, Invalid> =>
+  withUsage(usage, (rank) => new IterImpl(resv, rank, true, noCheck).first() === undefined)
+
+/**
+ * Options of {@link waitTimeout}.
+ *
+ * @since 0.1.0
+ * @category waiting
+ */
+export interface WaitOptions {
+  /** A task signal ends the wait with `RestartSys`. */
+  readonly interruptible?: boolean
+  /** Budget in ms shared by all fences (default `Infinity`; 0 polls without blocking). */
+  readonly timeoutMs?: number
+}
+
+/**
+ * Waits for every unsignalled fence with usage <= `usage`, passing the remaining budget from one
+ * wait to the next; no lock needed. Returns the remaining budget (> 0), 0 on timeout, or fails with
+ * `RestartSys` when interrupted. A zero timeout polls: 1 when idle, 0 when busy, never blocking
+ * (the documented semantics; the kernel's code may wait one tick there). Models
+ * `dma_resv_wait_timeout()`.
+ *
+ * @since 0.1.0
+ * @category waiting
+ */
+export const waitTimeout = (
+  resv: DmaResv,
+  usage: Usage,
+  options: WaitOptions = {}
+): Effect.Effect<number, RestartSys | Invalid> =>
+  Effect.gen(function* () {
+    const rank = usageRank(usage)
+    if (rank === undefined) return yield* Effect.fail(invalidUsage(usage))
+    let left = options.timeoutMs ?? Number.POSITIVE_INFINITY
+    if (!(left >= 0)) return yield* new Invalid({ what: "dma_resv_wait_timeout", reason: "must be >= 0", value: left })
+    if (left === 0) return new IterImpl(resv, rank, true, noCheck).first() === undefined ? 1 : 0
+    const it = new IterImpl(resv, rank, true, noCheck)
+    for (let f = it.first(); f !== undefined; f = it.next()) {
+      left = yield* DmaFence.wait(f, { interruptible: options.interruptible === true, timeoutMs: left })
+      if (left <= 0) return 0
+    }
+    return left
+  })
+
+/**
+ * A debugfs-style dump: one line per entry, `"<usage> fence: <ctx>:<seqno> [signalled]"`. Models
+ * `dma_resv_describe()`.
+ *
+ * @since 0.1.0
+ * @category debugging
+ */
+export const describe = (resv: DmaResv): string => {
+  const lines: Array<string> = []
+  const l = resv.list
+  for (let i = 0; i < l.count; i++) {
+    const f = l.fences[i] as DmaFence.DmaFence
+    lines.push(`${usageName(l.usages[i] as UsageRank)} fence: ${f}${f.isSignaled ? " signalled" : " unsignalled"}`)
+  }
+  return lines.join("\n")
+}

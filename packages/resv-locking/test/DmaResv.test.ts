@@ -1,0 +1,518 @@
+// The st-dma-resv.c shapes (per usage), the add_fence replacement/promotion rules, slots,
+// iterators, snapshots, waits and the witness checks.
+import { Invalid } from "@drmkit/core"
+import { DmaFence, DmaResv, type Held, Lockdep, Task, WwMutex } from "@drmkit/resv-locking"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Fiber } from "effect"
+import { TestClock } from "effect/testing"
+
+const usages: ReadonlyArray<DmaResv.Usage> = ["kernel", "write", "read", "bookkeep"]
+
+/** Runs `f` with `resv` locked without a ctx (`dma_resv_lock(obj, NULL)`), then unlocks. */
+const locked = <A, E>(resv: DmaResv.DmaResv, f: (held: Held.Held<DmaResv.DmaResv>) => Effect.Effect<A, E>) =>
+  Effect.gen(function* () {
+    const held = yield* DmaResv.lock(resv)
+    const a = yield* f(held)
+    yield* DmaResv.unlock(held)
+    return a
+  })
+
+const withFence = (usage: DmaResv.Usage) =>
+  Effect.gen(function* () {
+    const resv = DmaResv.make("st")
+    const f = DmaFence.make(DmaFence.contextAlloc("st"))
+    yield* locked(resv, (held) =>
+      Effect.gen(function* () {
+        yield* DmaResv.reserveFences(held, 1)
+        yield* DmaResv.addFence(held, f, usage)
+      })
+    )
+    return { resv, f }
+  })
+
+const entries = (resv: DmaResv.DmaResv, usage: DmaResv.Usage = "bookkeep") =>
+  locked(resv, (held) =>
+    Effect.sync(() => {
+      const it = DmaResv.iter(held, usage)
+      const out: Array<[DmaFence.DmaFence, DmaResv.Usage]> = []
+      for (const f of it) out.push([f, it.usage])
+      return out
+    })
+  )
+
+describe("st-dma-resv", () => {
+  it.effect("sanitycheck: init, lock without ctx, unlock, fini", () =>
+    Effect.gen(function* () {
+      DmaFence.make(DmaFence.contextAlloc("x")).signal()
+      const resv = DmaResv.make("sanity")
+      const held = yield* DmaResv.lock(resv)
+      assert.isTrue(DmaResv.isLocked(resv))
+      assert.isTrue(DmaResv.isHeld(resv))
+      assert.isUndefined(DmaResv.lockingCtx(resv), "locked without a ctx")
+      yield* DmaResv.unlock(held)
+      assert.isFalse(DmaResv.isLocked(resv))
+      yield* DmaResv.fini(resv)
+      const e = yield* Effect.flip(DmaResv.lock(resv))
+      assert.strictEqual(e._tag, "Invalid", "a finished resv cannot be locked")
+    })
+  )
+
+  for (const usage of usages) {
+    it.effect(`signaling (${usage})`, () =>
+      Effect.gen(function* () {
+        const { resv, f } = yield* withFence(usage)
+        assert.isFalse(yield* DmaResv.testSignaled(resv, usage), "unexpectedly signaled")
+        f.signal()
+        assert.isTrue(yield* DmaResv.testSignaled(resv, usage), "not reporting signaled")
+      })
+    )
+
+    it.effect(`for_each (${usage}): one fence, its usage, signalled ones too`, () =>
+      Effect.gen(function* () {
+        const { resv, f } = yield* withFence(usage)
+        assert.deepStrictEqual(yield* entries(resv, usage), [[f, usage]])
+        f.signal()
+        assert.deepStrictEqual(yield* entries(resv, usage), [[f, usage]], "locked walk yields signalled fences")
+        const first = yield* locked(resv, (held) =>
+          Effect.sync(() => {
+            const it = DmaResv.iter(held, usage)
+            const fence = it.first()
+            return { fence, restarted: it.isRestarted, next: it.next(), after: it.isRestarted }
+          })
+        )
+        assert.deepStrictEqual(first, { fence: f, restarted: true, next: undefined, after: false })
+      })
+    )
+
+    it.effect(`for_each_unlocked (${usage}): restart flag, restart on a replaced table`, () =>
+      Effect.gen(function* () {
+        const { resv, f } = yield* withFence(usage)
+        const it = DmaResv.iterUnlocked(resv, usage)
+        assert.strictEqual(it.first(), f)
+        assert.isTrue(it.isRestarted, "no restart flag")
+        assert.strictEqual(it.usage, usage)
+        // another task grows the table meanwhile: the published list is replaced
+        yield* Effect.forkChild(locked(resv, (held) => DmaResv.reserveFences(held, 64))).pipe(
+          Effect.flatMap(Fiber.join)
+        )
+        assert.strictEqual(it.next(), f, "restarted from the beginning")
+        assert.isTrue(it.isRestarted)
+        assert.isUndefined(it.next())
+        f.signal()
+        assert.isUndefined(DmaResv.iterUnlocked(resv, usage).first(), "unlocked walk skips signalled fences")
+      })
+    )
+
+    it.effect(`get_fences (${usage})`, () =>
+      Effect.gen(function* () {
+        const { resv, f } = yield* withFence(usage)
+        assert.deepStrictEqual(yield* DmaResv.getFences(resv, usage), [f])
+        f.signal()
+        assert.deepStrictEqual(yield* DmaResv.getFences(resv, usage), [])
+      })
+    )
+  }
+})
+
+describe("usage classes", () => {
+  it("orders KERNEL < WRITE < READ < BOOKKEEP; usage_rw looks inverted on purpose", () => {
+    assert.isBelow(DmaResv.compareUsage("kernel", "write"), 0)
+    assert.isBelow(DmaResv.compareUsage("write", "read"), 0)
+    assert.isBelow(DmaResv.compareUsage("read", "bookkeep"), 0)
+    assert.strictEqual(DmaResv.usageRw(true), "read")
+    assert.strictEqual(DmaResv.usageRw(false), "write")
+    assert.deepStrictEqual(Object.values(DmaResv.Usage), usages)
+  })
+
+  it.effect("a query for U sees usages <= U only", () =>
+    Effect.gen(function* () {
+      const resv = DmaResv.make("filters")
+      const byUsage = new Map(usages.map((u) => [u, DmaFence.make(DmaFence.contextAlloc(u))]))
+      yield* locked(resv, (held) =>
+        Effect.forEach(usages, (u) =>
+          Effect.andThen(DmaResv.reserveFences(held, 1), DmaResv.addFence(held, byUsage.get(u)!, u))
+        )
+      )
+      for (const [i, q] of usages.entries()) {
+        const want = usages.slice(0, i + 1).map((u) => byUsage.get(u)!)
+        assert.deepStrictEqual(yield* DmaResv.getFences(resv, q), want, `query ${q}`)
+        assert.deepStrictEqual(
+          (yield* entries(resv, q)).map(([f]) => f),
+          want
+        )
+      }
+      byUsage.get("kernel")!.signal()
+      byUsage.get("write")!.signal()
+      byUsage.get("read")!.signal()
+      assert.isTrue(yield* DmaResv.testSignaled(resv, "read"), "an unsignalled BOOKKEEP fence is ignored for READ")
+      assert.isFalse(yield* DmaResv.testSignaled(resv, "bookkeep"))
+    })
+  )
+})
+
+/** The table as [fence, usage] pairs, read with the locked iterator (lock held by the caller). */
+const table = (held: Held.Held<DmaResv.DmaResv>) => {
+  const it = DmaResv.iter(held, "bookkeep")
+  const out: Array<[DmaFence.DmaFence, DmaResv.Usage]> = []
+  for (const f of it) out.push([f, it.usage])
+  return out
+}
+
+/** A locked resv with `slots` reserved and a fresh fence context. */
+const setup = (slots: number) =>
+  Effect.gen(function* () {
+    const resv = DmaResv.make("rules")
+    const held = yield* DmaResv.lock(resv)
+    yield* DmaResv.reserveFences(held, slots)
+    return { resv, held, ctx: DmaFence.contextAlloc("ring") }
+  })
+
+describe("dma_resv_add_fence rules", () => {
+  it.effect("same context, later-or-same fence, usage >= new: replaced in place (incl. the same fence twice)", () =>
+    Effect.gen(function* () {
+      const { resv, held, ctx } = yield* setup(1)
+      const [f1, f2] = [DmaFence.make(ctx), DmaFence.make(ctx)]
+      yield* DmaResv.addFence(held, f1, "read")
+      yield* DmaResv.addFence(held, f1, "read")
+      assert.strictEqual(resv.fenceCount, 1, "same fence twice takes one slot (is_later_or_same)")
+      yield* DmaResv.addFence(held, f2, "read")
+      assert.deepStrictEqual(table(held), [[f2, "read"]])
+      yield* DmaResv.unlock(held)
+    })
+  )
+
+  it.effect("promotion only: a stronger usage replaces, a weaker one appends", () =>
+    Effect.gen(function* () {
+      const { held, ctx } = yield* setup(2)
+      const [f1, f2, f3] = [DmaFence.make(ctx), DmaFence.make(ctx), DmaFence.make(ctx)]
+      yield* DmaResv.addFence(held, f1, "read")
+      yield* DmaResv.addFence(held, f2, "write")
+      assert.deepStrictEqual(table(held), [[f2, "write"]], "promoted READ -> WRITE in place")
+      yield* DmaResv.addFence(held, f3, "read")
+      assert.deepStrictEqual(
+        table(held),
+        [
+          [f2, "write"],
+          [f3, "read"]
+        ],
+        "no degradation: WRITE stays, READ appended"
+      )
+      yield* DmaResv.unlock(held)
+    })
+  )
+
+  it.effect("same context, older seqno: appended, not replaced", () =>
+    Effect.gen(function* () {
+      const { held, ctx } = yield* setup(2)
+      const [f1, f2] = [DmaFence.make(ctx), DmaFence.make(ctx)]
+      yield* DmaResv.addFence(held, f2, "write")
+      yield* DmaResv.addFence(held, f1, "write")
+      assert.deepStrictEqual(table(held), [
+        [f2, "write"],
+        [f1, "write"]
+      ])
+      yield* DmaResv.unlock(held)
+    })
+  )
+
+  it.effect("a signalled entry is recycled by any fence, without a slot", () =>
+    Effect.gen(function* () {
+      const { resv, held, ctx } = yield* setup(1)
+      const old = DmaFence.make(ctx)
+      yield* DmaResv.addFence(held, old, "kernel")
+      assert.strictEqual(resv.freeSlots, 4, "4 fences rounded up to the 64-byte bucket = 5 slots")
+      yield* DmaResv.reserveFences(held, 0)
+      while (resv.freeSlots > 0) yield* DmaResv.addFence(held, DmaFence.make(DmaFence.contextAlloc("fill")), "bookkeep")
+      old.signal()
+      const other = DmaFence.make(DmaFence.contextAlloc("other"))
+      yield* DmaResv.addFence(held, other, "bookkeep")
+      assert.strictEqual(table(held)[0]?.[0], other, "replaced the signalled entry in place")
+      assert.deepStrictEqual(table(held)[0]?.[1], "bookkeep")
+      yield* DmaResv.unlock(held)
+    })
+  )
+
+  it.effect("an append without a reserved slot is a defect (BUG_ON); a replacement needs none", () =>
+    Effect.gen(function* () {
+      const resv = DmaResv.make("noslot")
+      const held = yield* DmaResv.lock(resv)
+      const ctx = DmaFence.contextAlloc("ring")
+      const exit = yield* Effect.exit(DmaResv.addFence(held, DmaFence.make(ctx), "write"))
+      assert.isTrue(Exit.hasDies(exit))
+      assert.strictEqual(resv.fenceCount, 0)
+      yield* DmaResv.reserveFences(held, 1)
+      yield* DmaResv.addFence(held, DmaFence.make(ctx), "write")
+      while (resv.freeSlots > 0) yield* DmaResv.addFence(held, DmaFence.make(DmaFence.contextAlloc("fill")), "read")
+      yield* DmaResv.addFence(held, DmaFence.make(ctx), "write")
+      assert.isTrue(
+        Exit.hasDies(yield* Effect.exit(DmaResv.addFence(held, DmaFence.make(DmaFence.contextAlloc("x")), "write")))
+      )
+      yield* DmaResv.unlock(held)
+    })
+  )
+
+  it.effect("containers and unknown usages are Invalid and change nothing", () =>
+    Effect.gen(function* () {
+      const { resv, held, ctx } = yield* setup(4)
+      const f = DmaFence.make(ctx)
+      yield* DmaResv.addFence(held, f, "read")
+      const before = table(held)
+      const arr = new DmaFence.FenceArray([DmaFence.make(ctx)])
+      const e1 = yield* Effect.flip(DmaResv.addFence(held, arr, "read"))
+      assert.instanceOf(e1, Invalid)
+      const e2 = yield* Effect.flip(DmaResv.addFence(held, DmaFence.make(ctx), "exclusive" as DmaResv.Usage))
+      assert.instanceOf(e2, Invalid)
+      assert.include(e2.message, "dma_resv_usage")
+      const e3 = yield* Effect.flip(DmaResv.replaceFences(held, ctx, arr, "read"))
+      assert.instanceOf(e3, Invalid)
+      assert.deepStrictEqual(table(held), before)
+      assert.strictEqual(resv.freeSlots, 4)
+      yield* DmaResv.unlock(held)
+    })
+  )
+
+  it.effect("replace_fences: every entry of the context takes the new fence and usage", () =>
+    Effect.gen(function* () {
+      const { held, ctx } = yield* setup(3)
+      const other = DmaFence.make(DmaFence.contextAlloc("other"))
+      const [p1, p2] = [DmaFence.make(ctx), DmaFence.make(ctx)]
+      yield* DmaResv.addFence(held, p2, "bookkeep")
+      yield* DmaResv.addFence(held, other, "read")
+      yield* DmaResv.addFence(held, p1, "bookkeep")
+      const pt = DmaFence.make(DmaFence.contextAlloc("pt-update"))
+      yield* DmaResv.replaceFences(held, ctx, pt, "kernel")
+      assert.deepStrictEqual(table(held), [
+        [pt, "kernel"],
+        [other, "read"],
+        [pt, "kernel"]
+      ])
+      yield* DmaResv.unlock(held)
+    })
+  )
+})
+
+describe("dma_resv_reserve_fences", () => {
+  it.effect("is not additive, grows geometrically and prunes signalled fences on reallocation", () =>
+    Effect.gen(function* () {
+      const { resv, held } = yield* setup(1)
+      assert.strictEqual(resv.freeSlots, 5)
+      yield* DmaResv.reserveFences(held, 1)
+      yield* DmaResv.reserveFences(held, 1)
+      assert.strictEqual(resv.freeSlots, 5, "reserve(1) twice still means one guaranteed slot")
+      const fs = Array.from({ length: 5 }, () => DmaFence.make(DmaFence.contextAlloc("g")))
+      for (const f of fs) yield* DmaResv.addFence(held, f, "read")
+      assert.strictEqual(resv.freeSlots, 0)
+      fs[0]!.signal()
+      fs[3]!.signal()
+      yield* DmaResv.reserveFences(held, 1)
+      assert.strictEqual(resv.fenceCount, 3, "signalled fences pruned by the reallocation")
+      assert.strictEqual(resv.fenceCount + resv.freeSlots, 13, "max(6, 2*5)=10 -> 128-byte bucket = 13 slots")
+      assert.deepStrictEqual(
+        table(held).map(([f]) => f),
+        [fs[1], fs[2], fs[4]]
+      )
+      yield* DmaResv.unlock(held)
+    })
+  )
+
+  it.effect("negative, fractional, NaN and absurd counts are Invalid and change nothing", () =>
+    Effect.gen(function* () {
+      const { resv, held } = yield* setup(2)
+      const before = resv.freeSlots
+      for (const bad of [-1, 0.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 40]) {
+        const e = yield* Effect.flip(DmaResv.reserveFences(held, bad))
+        assert.instanceOf(e, Invalid)
+      }
+      assert.strictEqual(resv.freeSlots, before)
+      yield* DmaResv.unlock(held)
+    })
+  )
+
+  it.effect("strict mode: reservations do not survive an unlock (reset_max_fences)", () =>
+    Lockdep.withConfig(
+      { strict: true },
+      Effect.gen(function* () {
+        const { resv, held } = yield* setup(1)
+        yield* DmaResv.unlock(held)
+        assert.strictEqual(resv.freeSlots, 0)
+        const again = yield* DmaResv.lock(resv)
+        const exit = yield* Effect.exit(DmaResv.addFence(again, DmaFence.make(DmaFence.contextAlloc("x")), "write"))
+        assert.isTrue(Exit.hasDies(exit), "reserve, unlock, relock, add fails loudly")
+        yield* DmaResv.unlock(again)
+      })
+    )
+  )
+
+  it.effect("outside strict mode the slots stay (as in a non-debug kernel)", () =>
+    Lockdep.withConfig(
+      { strict: false },
+      Effect.gen(function* () {
+        const { resv, held } = yield* setup(1)
+        yield* DmaResv.unlock(held)
+        assert.strictEqual(resv.freeSlots, 5)
+      })
+    )
+  )
+})
+
+describe("snapshots", () => {
+  it.effect("get_singleton: none, the fence itself, or a fence array on a fresh context", () =>
+    Effect.gen(function* () {
+      const { resv, held, ctx } = yield* setup(2)
+      assert.isUndefined(yield* DmaResv.getSingleton(resv, "bookkeep"))
+      const a = DmaFence.make(ctx)
+      yield* DmaResv.addFence(held, a, "write")
+      assert.strictEqual(yield* DmaResv.getSingleton(resv, "bookkeep"), a)
+      const b = DmaFence.make(DmaFence.contextAlloc("b"))
+      yield* DmaResv.addFence(held, b, "read")
+      yield* DmaResv.unlock(held)
+      assert.strictEqual(yield* DmaResv.getSingleton(resv, "write"), a)
+      const s = yield* DmaResv.getSingleton(resv, "read")
+      assert.instanceOf(s, DmaFence.FenceArray)
+      assert.notStrictEqual(s?.context, ctx)
+      a.signal()
+      assert.isFalse(s?.isSignaled)
+      b.signal()
+      assert.isTrue(s?.isSignaled)
+    })
+  )
+
+  it.effect("copy_fences: dst takes src's unsignalled fences with their usages; dst readers restart", () =>
+    Effect.gen(function* () {
+      const { resv: src, held, ctx } = yield* setup(3)
+      const [k, w, r] = [
+        DmaFence.make(ctx),
+        DmaFence.make(DmaFence.contextAlloc("w")),
+        DmaFence.make(DmaFence.contextAlloc("r"))
+      ]
+      yield* DmaResv.addFence(held, k, "kernel")
+      yield* DmaResv.addFence(held, w, "write")
+      yield* DmaResv.addFence(held, r, "read")
+      yield* DmaResv.unlock(held)
+      w.signal()
+      const dst = DmaResv.make("dst")
+      const old = DmaFence.make(DmaFence.contextAlloc("old"))
+      yield* locked(dst, (h) => Effect.andThen(DmaResv.reserveFences(h, 1), DmaResv.addFence(h, old, "bookkeep")))
+      const reader = DmaResv.iterUnlocked(dst, "bookkeep")
+      assert.strictEqual(reader.first(), old)
+      yield* locked(dst, (h) => DmaResv.copyFences(h, src))
+      assert.strictEqual(reader.next(), k)
+      assert.isTrue(reader.isRestarted)
+      assert.deepStrictEqual(yield* entries(dst), [
+        [k, "kernel"],
+        [r, "read"]
+      ])
+    })
+  )
+})
+
+describe("dma_resv_wait_timeout", () => {
+  it.effect("zero timeout polls: 1 when idle, 0 when busy, never blocking", () =>
+    Effect.gen(function* () {
+      const { resv, f } = yield* withFence("write")
+      assert.strictEqual(yield* DmaResv.waitTimeout(resv, "write", { timeoutMs: 0 }), 0)
+      assert.strictEqual(yield* DmaResv.waitTimeout(resv, "kernel", { timeoutMs: 0 }), 1, "KERNEL query ignores WRITE")
+      f.signal()
+      assert.strictEqual(yield* DmaResv.waitTimeout(resv, "write", { timeoutMs: 0 }), 1)
+    })
+  )
+
+  it.effect("passes the remaining budget from fence to fence", () =>
+    Effect.gen(function* () {
+      const resv = DmaResv.make("wait")
+      const [a, b] = [DmaFence.make(DmaFence.contextAlloc("a")), DmaFence.make(DmaFence.contextAlloc("b"))]
+      yield* locked(resv, (h) =>
+        Effect.gen(function* () {
+          yield* DmaResv.reserveFences(h, 2)
+          yield* DmaResv.addFence(h, a, "write")
+          yield* DmaResv.addFence(h, b, "read")
+        })
+      )
+      const w = yield* Effect.forkChild(DmaResv.waitTimeout(resv, "read", { timeoutMs: 100 }))
+      yield* TestClock.adjust(30)
+      a.signal()
+      yield* TestClock.adjust(30)
+      b.signal()
+      assert.strictEqual(yield* Fiber.join(w), 40)
+      const c = DmaFence.make(DmaFence.contextAlloc("c"))
+      yield* locked(resv, (h) => Effect.andThen(DmaResv.reserveFences(h, 1), DmaResv.addFence(h, c, "kernel")))
+      const t = yield* Effect.forkChild(DmaResv.waitTimeout(resv, "bookkeep", { timeoutMs: 10 }))
+      yield* TestClock.adjust(10)
+      assert.strictEqual(yield* Fiber.join(t), 0, "timed out")
+      const forever = yield* Effect.forkChild(DmaResv.waitTimeout(resv, "kernel"))
+      yield* Effect.yieldNow
+      c.signal()
+      assert.strictEqual(yield* Fiber.join(forever), Number.POSITIVE_INFINITY)
+    })
+  )
+
+  it.effect("interruptible waits fail with RestartSys on a task signal; bad usage is Invalid", () =>
+    Effect.gen(function* () {
+      const { resv } = yield* withFence("kernel")
+      const w = yield* Effect.forkChild(DmaResv.waitTimeout(resv, "read", { interruptible: true }))
+      yield* Effect.yieldNow
+      yield* Task.signal(w.id)
+      const e = yield* Effect.flip(Fiber.join(w))
+      assert.strictEqual(e._tag, "RestartSys")
+      Task.clearSignal(w.id)
+      const bad = yield* Effect.flip(DmaResv.waitTimeout(resv, "nope" as DmaResv.Usage, { timeoutMs: 0 }))
+      assert.strictEqual(bad._tag, "Invalid")
+      const neg = yield* Effect.flip(DmaResv.waitTimeout(resv, "read", { timeoutMs: -5 }))
+      assert.strictEqual(neg._tag, "Invalid")
+    })
+  )
+})
+
+describe("lock wrappers and the Held witness", () => {
+  it.effect("lock with a ctx: locking_ctx, Already on relock, trylock busy for another task", () =>
+    Effect.gen(function* () {
+      const resv = DmaResv.make("wrap")
+      const ctx = yield* WwMutex.acquireCtx(WwMutex.reservationWwClass)
+      const held = yield* DmaResv.lock(resv, ctx)
+      assert.strictEqual(DmaResv.lockingCtx(resv), ctx)
+      const again = yield* Effect.flip(DmaResv.lock(resv, ctx))
+      assert.strictEqual(again._tag, "Already")
+      const other = yield* Effect.forkChild(DmaResv.trylock(resv)).pipe(Effect.flatMap(Fiber.join))
+      assert.isUndefined(other, "dma_resv_trylock: busy")
+      yield* DmaResv.unlock(held)
+      const mine = yield* DmaResv.trylock(resv)
+      assert.isDefined(mine)
+      assert.isUndefined(DmaResv.lockingCtx(resv), "trylock takes no ctx")
+      yield* DmaResv.unlock(mine!)
+    })
+  )
+
+  it.effect("Held operations assert the lock at run time: stale witness, foreign task", () =>
+    Effect.gen(function* () {
+      const resv = DmaResv.make("witness")
+      const held = yield* DmaResv.lock(resv)
+      yield* DmaResv.reserveFences(held, 1)
+      assert.strictEqual(yield* DmaResv.assertHeld(held), resv)
+      const foreign = yield* Effect.forkChild(
+        DmaResv.addFence(held, DmaFence.make(DmaFence.contextAlloc("f")), "write")
+      )
+      assert.isTrue(Exit.hasDies(yield* Fiber.await(foreign)), "another task cannot use my witness")
+      yield* DmaResv.unlock(held)
+      assert.isTrue(Exit.hasDies(yield* Effect.exit(DmaResv.assertHeld(held))))
+      assert.isTrue(Exit.hasDies(yield* Effect.exit(DmaResv.reserveFences(held, 1))), "stale witness")
+      assert.throws(() => DmaResv.iter(held, "read"))
+      assert.strictEqual(resv.fenceCount, 0)
+    })
+  )
+
+  it("a missing witness does not compile", () => {
+    const resv = DmaResv.make("types")
+    const f = DmaFence.signaled()
+    const typeOnly = () => {
+      // @ts-expect-error a DmaResv is not a Held<DmaResv>: lock it first
+      DmaResv.addFence(resv, f, "write")
+      // @ts-expect-error reserve_fences needs the lock too
+      DmaResv.reserveFences(resv, 1)
+      // @ts-expect-error and so does the locked iterator
+      DmaResv.iter(resv, "read")
+      // @ts-expect-error a witness of another lock type does not fit
+      DmaResv.copyFences({ target: resv }, resv)
+    }
+    assert.isFunction(typeOnly)
+  })
+})
