@@ -1,6 +1,7 @@
 /** Shared test helpers: one debug-mode device per test file. */
+
+import { GpuDevice } from "@drmkit/gpu"
 import { Effect, Layer } from "effect"
-import { GpuDevice } from "../src/index.ts"
 
 /** The per-file device layer (debug: error scopes around every job, so validation errors fail tests). */
 export const DeviceLayer = GpuDevice.layer({ debug: true, label: "test" })
