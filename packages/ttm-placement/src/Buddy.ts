@@ -25,6 +25,7 @@ import { Invalid, NoSpace } from "@drmkit/core"
 import { Result } from "effect"
 import {
   type Accounting,
+  carve,
   exactRange,
   freeOfOrderDescending,
   fromTrees,
@@ -90,7 +91,7 @@ export interface FiniReport {
 }
 
 const WHAT = "drm_buddy"
-const isPow2 = (x: number) => Number.isSafeInteger(x) && x > 0 && 2 ** Math.round(Math.log2(x)) === x
+const isPow2 = (x: number) => Number.isSafeInteger(x) && x > 0 && Number.isInteger(Math.log2(x))
 const log2 = (x: number) => Math.round(Math.log2(x))
 const floorPow2 = (x: number) => 2 ** Math.floor(Math.log2(x))
 const ceilPow2 = (x: number) => {
@@ -98,6 +99,7 @@ const ceilPow2 = (x: number) => {
   return f === x ? x : f * 2
 }
 const invalid = (what: string, reason: string, value: unknown) => Result.fail(new Invalid({ what, reason, value }))
+const mkInvalid = (what: string, reason: string, value: unknown) => new Invalid({ what, reason, value })
 const badInt = (x: unknown): boolean => typeof x !== "number" || !Number.isSafeInteger(x) || x < 0
 
 /**
@@ -193,8 +195,8 @@ export class BuddyAllocator {
   }
 
   private validate(o: AllocOptions): Invalid | undefined {
+    const mk = mkInvalid
     const c = this.chunkSize
-    const mk = (what: string, reason: string, value: unknown) => new Invalid({ what, reason, value })
     if (badInt(o.size) || o.size < c || o.size % c !== 0)
       return mk("size", `must be a positive multiple of ${c}`, o.size)
     const min = o.minBlockSize ?? c
@@ -226,28 +228,31 @@ export class BuddyAllocator {
     let pages = size / this.chunkSize
     let order = log2(floorPow2(pages))
     const got: Array<Block> = []
-    const one = (k: number) =>
-      range
-        ? inRange(this.ix, this.maxOrder, start, end, k, o.clear === true)
-        : fromTrees(this.ix, this.maxOrder, k, o.clear === true, o.topdown === true)
     while (pages > 0) {
       order = Math.min(order, log2(floorPow2(pages)))
-      let b = one(order)
+      let b = this.one(order, start, end, range, o)
       while (b === undefined) {
         if (order === minOrder) {
-          if (this.ix.clearAvail > 0 && this.ix.forceMerge(start, end, minOrder)) b = one(minOrder)
+          if (this.ix.clearAvail > 0 && this.ix.forceMerge(start, end, minOrder))
+            b = this.one(minOrder, start, end, range, o)
           if (b !== undefined) break
           for (const g of got) give(this.ix, this.acc, g)
           return undefined
         }
         order--
-        b = one(order)
+        b = this.one(order, start, end, range, o)
       }
-      take(this.ix, this.acc, b)
+      take(this.ix, this.acc, b, false)
       got.push(b)
       pages -= 2 ** b.order
     }
     return got
+  }
+
+  private one(k: number, start: number, end: number, range: boolean, o: AllocOptions): Block | undefined {
+    return range
+      ? inRange(this.ix, this.maxOrder, start, end, k, o.clear === true)
+      : fromTrees(this.ix, this.maxOrder, k, o.clear === true, o.topdown === true)
   }
 
   /** The trim step of `drm_buddy_alloc_blocks`: give back `excess` bytes from the last block. */
@@ -262,7 +267,7 @@ export class BuddyAllocator {
     const order = log2(floorPow2(size) / this.chunkSize)
     if (order === 0) return Result.fail(this.noSpace(size))
     for (const off of freeOfOrderDescending(this.ix, order)) {
-      const still = (c: boolean) => this.ix.tree(c, order).ceil(off)?.value.offset === off
+      const still = (c: boolean) => this.ix.tree(c, order).find(off) !== undefined
       if (!still(false) && !still(true)) continue
       const rhs = exactRange(this.ix, this.acc, this.roots, off, size, true)
       if (rhs.ok) return Result.succeed(rhs.blocks)
@@ -294,13 +299,9 @@ export class BuddyAllocator {
   }
 
   private trimBlock(b: Block, newSize: number, at: number): Array<Block> {
-    this.acc.avail += b.size
-    if (b.clear) this.ix.clearAvail += b.size
-    b.trimming = true
-    this.ix.markFree(b)
-    const out = exactRange(this.ix, this.acc, [b], at, newSize, false)
-    b.trimming = false
-    return out.blocks
+    const out: Array<Block> = []
+    carve(this.ix, this.acc, b, at, at + newSize, out)
+    return out
   }
 
   private own(block: BuddyBlock): Block {
@@ -315,10 +316,13 @@ export class BuddyAllocator {
    */
   free(blocks: Iterable<BuddyBlock>, opts: { readonly cleared?: boolean } = {}): void {
     this.live()
-    const list = [...blocks].map((b) => this.own(b))
-    if (new Set(list).size !== list.length) throw new Error("drm_buddy: BUG: block freed twice")
-    for (const b of list) {
-      b.clear = opts.cleared === true
+    const list = Array.isArray(blocks) ? (blocks as ReadonlyArray<BuddyBlock>) : [...blocks]
+    for (const b of list) this.own(b)
+    const cleared = opts.cleared === true
+    for (const x of list) {
+      const b = x as Block
+      if (b.state !== ALLOCATED) throw new Error("drm_buddy: BUG: block freed twice")
+      b.clear = cleared
       give(this.ix, this.acc, b)
     }
   }

@@ -5,17 +5,18 @@
  *
  * @internal
  */
+
+import type { ITreap } from "./buddy-itreap.ts"
 import { ALLOCATED, type Block, FREE, type FreeIndex, SPLIT } from "./buddy-tree.ts"
-import type { TreapNode } from "./mm-treap.ts"
 
 /** Mutable accounting shared with the allocator. @internal */
 export interface Accounting {
   avail: number
 }
 
-/** Marks a free block allocated and charges it. @internal */
-export const take = (ix: FreeIndex, acc: Accounting, b: Block): void => {
-  ix.unmarkFree(b)
+/** Marks a free block allocated and charges it (`indexed`: still in the free trees). @internal */
+export const take = (ix: FreeIndex, acc: Accounting, b: Block, indexed = true): void => {
+  if (indexed) ix.unmarkFree(b)
   b.state = ALLOCATED
   acc.avail -= b.size
   if (b.clear) ix.clearAvail -= b.size
@@ -31,6 +32,24 @@ export const give = (ix: FreeIndex, acc: Accounting, b: Block): void => {
 const better = (a: Block | undefined, b: Block | undefined): Block | undefined =>
   a === undefined ? b : b === undefined ? a : b.offset > a.offset ? b : a
 
+/** Highest block of the lowest order (or, top-down, highest over all orders) in the chosen trees. */
+const pickFrom = (
+  ix: FreeIndex,
+  maxOrder: number,
+  order: number,
+  clear: boolean,
+  both: boolean,
+  topdown: boolean
+): Block | undefined => {
+  let best: Block | undefined
+  for (let o = order; o <= maxOrder; o++) {
+    best = better(best, ix.tree(clear, o).last())
+    if (both) best = better(best, ix.tree(!clear, o).last())
+    if (best !== undefined && !topdown) return best
+  }
+  return best
+}
+
 /**
  * `alloc_from_freetree`: a free block of at least `order` from the trees of the wanted clear state —
  * lowest order first, highest offset within it; or, top-down, the highest offset over all orders —
@@ -43,21 +62,11 @@ export const fromTrees = (
   clear: boolean,
   topdown: boolean
 ): Block | undefined => {
-  const pick = (states: ReadonlyArray<boolean>): Block | undefined => {
-    let best: Block | undefined
-    for (let o = order; o <= maxOrder; o++) {
-      for (const s of states) best = better(best, ix.tree(s, o).last()?.value)
-      if (best !== undefined && !topdown) return best
-    }
-    return best
-  }
-  let b = pick([clear])
-  if (b === undefined) b = pick([clear, !clear])
+  let b = pickFrom(ix, maxOrder, order, clear, false, topdown)
+  if (b === undefined) b = pickFrom(ix, maxOrder, order, clear, true, topdown)
   if (b === undefined) return undefined
-  while (b.order > order) {
-    ix.split(b)
-    b = b.right as Block
-  }
+  while (b.order > order) b = ix.splitKeep(b, true)
+  if (b.state === FREE) ix.unmarkFree(b)
   return b
 }
 
@@ -70,17 +79,17 @@ const placementIn = (b: Block, start: number, end: number, req: number): number 
 
 /** Lowest placement in one order's tree: only the two blocks straddling `start` may fail. */
 const lowestIn = (
-  tree: { ceil(k: number): TreapNode<Block> | undefined; next(n: TreapNode<Block>): TreapNode<Block> | undefined },
+  tree: ITreap<Block>,
   size: number,
   start: number,
   end: number,
   req: number
 ): { block: Block; at: number } | undefined => {
   let node = tree.ceil(start - size + 1)
-  for (let i = 0; i < 2 && node !== undefined && node.value.offset < end; i++) {
-    const at = placementIn(node.value, start, end, req)
-    if (at >= 0) return { block: node.value, at }
-    node = tree.next(node)
+  for (let i = 0; i < 2 && node !== undefined && node.offset < end; i++) {
+    const at = placementIn(node, start, end, req)
+    if (at >= 0) return { block: node, at }
+    node = tree.next(node.offset)
   }
   return undefined
 }
@@ -113,11 +122,8 @@ export const inRange = (
   const hit = search([clear]) ?? search([clear, !clear])
   if (hit === undefined) return undefined
   let b = hit.block
-  while (b.order > order) {
-    ix.split(b)
-    const r = b.right as Block
-    b = hit.at >= r.offset ? r : (b.left as Block)
-  }
+  while (b.order > order) b = ix.splitKeep(b, hit.at >= b.offset + b.size / 2)
+  if (b.state === FREE) ix.unmarkFree(b)
   return b
 }
 
@@ -172,4 +178,32 @@ export const exactRange = (
 export const freeOfOrderDescending = (ix: FreeIndex, order: number): Array<number> => {
   const out = [...ix.tree(false, order).values(), ...ix.tree(true, order).values()].map((b) => b.offset)
   return out.sort((a, b) => b - a)
+}
+
+/**
+ * Trim core: `b` (allocated, unindexed) keeps `[start, end)` and every other part of it becomes
+ * free. Walks down only along the kept range's edges. Returns the kept blocks, ascending.
+ */
+export const carve = (
+  ix: FreeIndex,
+  acc: Accounting,
+  b: Block,
+  start: number,
+  end: number,
+  out: Array<Block>
+): void => {
+  if (b.offset >= start && b.end <= end) {
+    b.state = ALLOCATED
+    out.push(b)
+    return
+  }
+  if (b.end <= start || b.offset >= end) {
+    acc.avail += b.size
+    if (b.clear) ix.clearAvail += b.size
+    ix.markFree(b)
+    return
+  }
+  const [l, r] = ix.halve(b)
+  carve(ix, acc, l, start, end, out)
+  carve(ix, acc, r, start, end, out)
 }

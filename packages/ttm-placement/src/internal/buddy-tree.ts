@@ -10,7 +10,7 @@
  *
  * @internal
  */
-import { Treap } from "./mm-treap.ts"
+import { ITreap, type Links, prio } from "./buddy-itreap.ts"
 
 /** Block state, as in `DRM_BUDDY_HEADER_STATE`. @internal */
 export const FREE = 0
@@ -22,7 +22,7 @@ export const ALLOCATED = 2
 export const DEAD = 3
 
 /** One node of the buddy tree (`struct drm_buddy_block`). @internal */
-export class Block {
+export class Block implements Links<Block> {
   readonly offset: number
   readonly order: number
   readonly size: number
@@ -32,10 +32,13 @@ export class Block {
   right: Block | undefined = undefined
   /** Starts DEAD: only `markFree` (or allocation) makes a block live. */
   state: number = DEAD
+  /** Intrusive free-tree links (see `buddy-itreap.ts`). */
+  tkey = 0
+  tprio = prio()
+  tl: Block | undefined = undefined
+  tr: Block | undefined = undefined
   /** `DRM_BUDDY_HEADER_CLEAR`: the memory is known to be zeroed. */
   clear = false
-  /** Detached parent while trimming (so the trimmed block cannot merge upwards). */
-  trimming = false
 
   constructor(owner: object, parent: Block | undefined, order: number, offset: number, size: number) {
     this.owner = owner
@@ -50,7 +53,6 @@ export class Block {
   }
 
   get buddy(): Block | undefined {
-    if (this.trimming) return undefined
     const p = this.parent
     if (p === undefined) return undefined
     return p.left === this ? p.right : p.left
@@ -60,62 +62,81 @@ export class Block {
 /** Free-block trees, free-pair index and the split/merge primitives. @internal */
 export class FreeIndex {
   /** `trees[clear ? 1 : 0][order]`: free blocks keyed by offset. */
-  readonly trees: ReadonlyArray<ReadonlyArray<Treap<Block>>>
+  readonly trees: ReadonlyArray<ReadonlyArray<ITreap<Block>>>
   /** `pairs[order]`: parents (keyed by offset) whose two order-`order` children are both free. */
-  readonly pairs: ReadonlyArray<Treap<Block>>
+  readonly pairs: ReadonlyArray<ITreap<Block>>
   readonly chunkSize: number
   /** Bytes in free blocks marked clear (`mm->clear_avail`). */
   clearAvail = 0
 
   constructor(maxOrder: number, chunkSize: number) {
-    const mk = () => Array.from({ length: maxOrder + 1 }, () => new Treap<Block>())
+    const mk = () => Array.from({ length: maxOrder + 1 }, () => new ITreap<Block>())
     this.trees = [mk(), mk()]
     this.pairs = mk()
     this.chunkSize = chunkSize
   }
 
-  tree(clear: boolean, order: number): Treap<Block> {
-    return (this.trees[clear ? 1 : 0] as ReadonlyArray<Treap<Block>>)[order] as Treap<Block>
+  tree(clear: boolean, order: number): ITreap<Block> {
+    return (this.trees[clear ? 1 : 0] as ReadonlyArray<ITreap<Block>>)[order] as ITreap<Block>
   }
 
-  private pairTree(order: number): Treap<Block> {
-    return this.pairs[order] as Treap<Block>
+  private pairTree(order: number): ITreap<Block> {
+    return this.pairs[order] as ITreap<Block>
   }
 
   /** `mark_free`: state FREE, into its tree, and into the pair index when its buddy is free too. */
   markFree(b: Block): void {
     b.state = FREE
-    this.tree(b.clear, b.order).insert(b.offset, 0, b)
+    this.tree(b.clear, b.order).insert(b, b.offset)
     const buddy = b.buddy
     if (buddy !== undefined && buddy.state === FREE && b.parent !== undefined) {
-      this.pairTree(b.order).insert(b.parent.offset, 0, b.parent)
+      this.pairTree(b.order).insert(b.parent, b.parent.offset)
     }
   }
 
   /** Takes a free block out of the index (before it is split, allocated or merged away). */
   unmarkFree(b: Block): void {
-    this.tree(b.clear, b.order).delete(b.offset, 0)
+    this.tree(b.clear, b.order).delete(b.offset)
     const buddy = b.buddy
     if (buddy !== undefined && buddy.state === FREE && b.parent !== undefined) {
-      this.pairTree(b.order).delete(b.parent.offset, 0)
+      this.pairTree(b.order).delete(b.parent.offset)
     }
   }
 
-  /** `split_block`: a free block becomes SPLIT with two free halves that inherit its clear bit. */
+  /**
+   * `split_block`: a free block becomes SPLIT with two halves that inherit its clear bit. Both
+   * halves are indexed as free.
+   */
   split(b: Block): void {
+    const [l, r] = this.halve(b)
+    this.markFree(l)
+    this.markFree(r)
+  }
+
+  /**
+   * Splits a free block but indexes only one half as free; the other is returned unindexed, for
+   * the caller to split further or allocate (saves two index updates per level).
+   */
+  splitKeep(b: Block, keepRight: boolean): Block {
+    const [l, r] = this.halve(b)
+    this.markFree(keepRight ? l : r)
+    return keepRight ? r : l
+  }
+
+  /** The common part of a split: unindex `b`, make its (unindexed) halves. */
+  halve(b: Block): readonly [Block, Block] {
     const order = b.order - 1
     const half = b.size / 2
     const l = new Block(b.owner, b, order, b.offset, half)
     const r = new Block(b.owner, b, order, b.offset + half, half)
     l.clear = b.clear
     r.clear = b.clear
-    this.unmarkFree(b)
+    if (b.state === FREE) this.unmarkFree(b)
     b.clear = false
     b.state = SPLIT
     b.left = l
     b.right = r
-    this.markFree(l)
-    this.markFree(r)
+    return [l, r]
   }
 
   /**
@@ -153,21 +174,20 @@ export class FreeIndex {
   forceMerge(start: number, end: number, minOrder: number): boolean {
     for (let i = minOrder - 1; i >= 0; i--) {
       const pairs = this.pairTree(i)
-      let node = pairs.floor(end)
-      while (node !== undefined) {
-        const p = node.value
+      let p = pairs.floor(end)
+      while (p !== undefined) {
         if (p.end <= start) break
         const half = p.size / 2
         const leftIn = p.offset >= start && p.offset + half <= end
         const rightIn = p.offset + half >= start && p.end <= end
-        const prev = pairs.prev(node)
+        const prev = pairs.prev(p.offset)
         if (leftIn || rightIn) {
           const l = p.left as Block
           this.unmarkFree(l)
           if (l.clear) this.clearAvail -= l.size
           if (this.mergeUp(l, true).order >= minOrder) return true
         }
-        node = prev
+        p = prev
       }
     }
     return false
