@@ -128,7 +128,13 @@ export const checkRange = (b: GpuBuffer, offset: number, size: number, what = b.
  * @since 0.1.0
  * @category transfers
  */
-export const upload = (gpu: GpuDeviceShape, b: GpuBuffer, offset: number, data: ArrayBufferView) =>
+export const upload = (
+  gpu: GpuDeviceShape,
+  b: GpuBuffer,
+  offset: number,
+  data: ArrayBufferView,
+  chunk = STAGING_CHUNK
+) =>
   Effect.suspend((): Effect.Effect<void, Invalid | DeviceLost | GpuError> => {
     const err = checkRange(b, offset, data.byteLength)
     if (err !== undefined) return Effect.fail(err)
@@ -136,8 +142,8 @@ export const upload = (gpu: GpuDeviceShape, b: GpuBuffer, offset: number, data: 
       Effect.andThen(
         Effect.sync(() => {
           const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-          for (let o = 0; o < bytes.length; o += STAGING_CHUNK) {
-            const part = bytes.subarray(o, Math.min(bytes.length, o + STAGING_CHUNK))
+          for (let o = 0; o < bytes.length; o += chunk) {
+            const part = bytes.subarray(o, Math.min(bytes.length, o + chunk))
             gpu.device.queue.writeBuffer(b.buffer, offset + o, part)
           }
         })
@@ -155,14 +161,15 @@ export const download = (
   gpu: GpuDeviceShape,
   b: GpuBuffer,
   offset = 0,
-  size = b.size - offset
+  size = b.size - offset,
+  stagingChunk = STAGING_CHUNK
 ): Effect.Effect<Uint8Array, Invalid | DeviceLost | GpuError> =>
   Effect.suspend(() => {
     const err = checkRange(b, offset, size)
     if (err !== undefined) return Effect.fail(err)
     return Effect.scoped(
       Effect.gen(function* () {
-        const chunk = Math.min(size, STAGING_CHUNK)
+        const chunk = Math.min(size, stagingChunk)
         const staging = yield* makeWith(gpu, { size: chunk, usage: Usage.MAP_READ | Usage.COPY_DST, label: "staging" })
         const out = new Uint8Array(size)
         for (let o = 0; o < size; o += chunk) {
@@ -178,7 +185,13 @@ export const download = (
   })
 
 /** {@link download} as u32 words. @since 0.1.0 @category transfers */
-export const downloadU32 = (gpu: GpuDeviceShape, b: GpuBuffer, offset = 0, size = b.size - offset) =>
-  download(gpu, b, offset, size).pipe(
+export const downloadU32 = (
+  gpu: GpuDeviceShape,
+  b: GpuBuffer,
+  offset = 0,
+  size = b.size - offset,
+  stagingChunk = STAGING_CHUNK
+) =>
+  download(gpu, b, offset, size, stagingChunk).pipe(
     Effect.map((u8) => new Uint32Array(u8.buffer, u8.byteOffset, u8.byteLength >>> 2))
   )

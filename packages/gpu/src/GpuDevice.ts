@@ -51,7 +51,7 @@ export interface AdapterReport {
   readonly device: string
   readonly description: string
   readonly software: boolean
-  readonly limits: Readonly<Record<string, number>>
+  readonly limits: Readonly<Record<LimitName, number>>
 }
 
 /**
@@ -123,6 +123,9 @@ const LIMIT_NAMES = [
   "maxUniformBufferBindingSize"
 ] as const
 
+/** Limits the adapter report lists (and the device requests at the adapter's maximum). @since 0.1.0 @category models */
+export type LimitName = (typeof LIMIT_NAMES)[number]
+
 interface Held {
   instance: GPU | undefined
   adapter: GPUAdapter
@@ -161,7 +164,7 @@ const requiredLimits = (adapter: GPUAdapter): Record<string, number> => {
 }
 
 const report = (h: Held, device: GPUDevice): AdapterReport => {
-  const limits: Record<string, number> = {}
+  const limits = {} as Record<LimitName, number>
   for (const k of LIMIT_NAMES) limits[k] = device.limits[k]
   const i = h.adapter.info
   return {

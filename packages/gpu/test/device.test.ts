@@ -1,0 +1,174 @@
+/**
+ * Device lifecycle (probe/remove), adapter report, buffers and transfers, job fences, and error
+ * paths: bad requests → Invalid with nothing submitted, validation errors → GpuError, device loss →
+ * DeviceLost (never a hang).
+ */
+import { GpuBuffer, GpuDevice, Migrate } from "@drmkit/gpu"
+import type { DmaFence } from "@drmkit/resv-locking"
+import { assert, describe, it, layer } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { DeviceLayer, gpu, rng } from "./helpers.ts"
+
+const MiB = 1024 * 1024
+
+describe("device lifecycle", () => {
+  it.live("acquire/release in a loop: each device is destroyed when its scope closes", () =>
+    Effect.gen(function* () {
+      const devices: Array<GPUDevice> = []
+      for (let i = 0; i < 4; i++) {
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const g = yield* gpu
+            devices.push(g.device)
+            const b = yield* GpuBuffer.make({ size: 4096, label: `loop-${i}` })
+            yield* Migrate.fill(g, b, 0, 4096, i + 1).pipe(Effect.flatMap(GpuDevice.awaitFence))
+            const words = yield* GpuBuffer.downloadU32(g, b)
+            assert.strictEqual(words[1023], i + 1)
+          }).pipe(Effect.provide(Layer.fresh(GpuDevice.layer({ debug: true }))))
+        )
+      }
+      for (const d of devices) {
+        const info = yield* Effect.promise(() => d.lost)
+        assert.strictEqual(info.reason, "destroyed")
+      }
+      assert.strictEqual(new Set(devices).size, 4)
+    })
+  )
+
+  it("backend selection: option beats env var beats auto", () => {
+    const saved = process.env.DRMKIT_GPU_BACKEND
+    process.env.DRMKIT_GPU_BACKEND = "opengl"
+    assert.strictEqual(GpuDevice.resolveBackend(), "opengl")
+    assert.strictEqual(GpuDevice.resolveBackend("vulkan"), "vulkan")
+    delete process.env.DRMKIT_GPU_BACKEND
+    assert.strictEqual(GpuDevice.resolveBackend(), "auto")
+    if (saved !== undefined) process.env.DRMKIT_GPU_BACKEND = saved
+  })
+
+  it.live("an unavailable backend is a typed GpuUnavailable", () =>
+    Effect.gen(function* () {
+      const e = yield* Effect.flip(Effect.scoped(GpuDevice.make({ backend: "metal" })))
+      assert.strictEqual(e._tag, "GpuUnavailable")
+    })
+  )
+
+  it.live("device loss: later jobs fail with DeviceLost, pending fences still signal", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const g = yield* GpuDevice.make({ debug: false })
+        const b = yield* GpuBuffer.makeWith(g, { size: 1 << 20 })
+        const fence = yield* Migrate.fill(g, b, 0, 1 << 20, 7)
+        g.device.destroy()
+        yield* Effect.promise(() => g.device.lost)
+        yield* GpuDevice.awaitFence(fence).pipe(Effect.ignore, Effect.timeout("5 seconds"))
+        assert.isTrue(fence.isSignaled)
+        const e = yield* Effect.flip(Migrate.fill(g, b, 0, 4096, 1))
+        assert.strictEqual(e._tag, "DeviceLost")
+      })
+    )
+  )
+
+  it.live("uncaptured errors surface as GpuError on the next operation (non-debug mode)", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const g = yield* GpuDevice.make({ debug: false })
+        g.device.createBuffer({ size: 16, usage: GpuBuffer.Usage.MAP_READ | GpuBuffer.Usage.STORAGE })
+        yield* Effect.promise(() => g.device.queue.onSubmittedWorkDone())
+        yield* Effect.sleep("20 millis")
+        const e = yield* Effect.flip(g.check)
+        assert.strictEqual(e._tag, "GpuError")
+        yield* g.check
+      })
+    )
+  )
+})
+
+layer(DeviceLayer)("device services", (it) => {
+  it.effect("reports the adapter and the raised limits", () =>
+    Effect.gen(function* () {
+      const g = yield* gpu
+      const a = g.adapter
+      console.log(`adapter: ${a.description} / ${a.device} (backend ${a.backend}, ${a.featureLevel})`)
+      assert.isTrue(a.limits.maxStorageBufferBindingSize >= 128 * MiB)
+      assert.isTrue(a.limits.maxBufferSize >= 256 * MiB)
+      assert.strictEqual(g.device.limits.maxBufferSize, a.limits.maxBufferSize)
+      if (a.software) assert.oneOf(a.backend, ["opengles", "opengl", "vulkan"])
+    })
+  )
+
+  it.effect("upload/download round trip across staging chunks", () =>
+    Effect.gen(function* () {
+      const g = yield* gpu
+      const size = 5 * 65536 + 3 * 4096 + 20
+      const host = new Uint32Array(size / 4)
+      const r = rng(5)
+      for (let i = 0; i < host.length; i++) host[i] = (r() * 2 ** 32) >>> 0
+      const b = yield* GpuBuffer.make({ size: size + 8, label: "roundtrip" })
+      yield* GpuBuffer.upload(g, b, 8, host, 65536)
+      const back = yield* GpuBuffer.downloadU32(g, b, 8, size, 65536)
+      assert.deepStrictEqual(Migrate.checksumCpu(back), Migrate.checksumCpu(host))
+      assert.deepStrictEqual(yield* Migrate.checksum(g, b, 8, size), Migrate.checksumCpu(host))
+      assert.strictEqual(back[back.length - 1], host[host.length - 1])
+    })
+  )
+
+  it.effect("job fences signal in submission order on one timeline", () =>
+    Effect.gen(function* () {
+      const g = yield* gpu
+      const b = yield* GpuBuffer.make({ size: 4 * MiB })
+      const fences: Array<DmaFence.DmaFence> = []
+      for (let i = 0; i < 6; i++) fences.push(yield* Migrate.fill(g, b, 0, (i % 2 === 0 ? 4 : 1) * MiB, i + 1))
+      yield* GpuDevice.awaitFence(fences[5] as (typeof fences)[number])
+      const stamps = fences.map((f) => f.timestamp ?? Number.NaN)
+      assert.deepStrictEqual(
+        stamps,
+        [...stamps].sort((x, y) => x - y)
+      )
+      assert.isTrue(fences.every((f) => f.context === fences[0]?.context && f.isSignaled))
+      for (let i = 1; i < fences.length; i++) assert.isTrue((fences[i]?.seqno ?? 0) > (fences[i - 1]?.seqno ?? 0))
+    })
+  )
+
+  it.effect("validation errors in our own jobs fail with GpuError in debug mode", () =>
+    Effect.gen(function* () {
+      const g = yield* gpu
+      const a = yield* GpuBuffer.make({ size: 4096 })
+      const b = yield* GpuBuffer.make({ size: 4096 })
+      const e = yield* Effect.flip(g.submit("bad-copy", (enc) => enc.copyBufferToBuffer(a.buffer, 0, b.buffer, 0, 6)))
+      assert.strictEqual(e._tag, "GpuError")
+      assert.strictEqual((e as { kind: string }).kind, "validation")
+      yield* Migrate.fill(g, a, 0, 4096, 1).pipe(Effect.flatMap(GpuDevice.awaitFence))
+    })
+  )
+
+  it.effect("bad requests are Invalid and nothing is submitted", () =>
+    Effect.gen(function* () {
+      const g = yield* gpu
+      const a = yield* GpuBuffer.make({ size: 8192 })
+      const b = yield* GpuBuffer.make({ size: 8192 })
+      const before = g.submitted()
+      const max = g.device.limits.maxBufferSize
+      const failures = [
+        Effect.flip(GpuBuffer.make({ size: 0 })),
+        Effect.flip(GpuBuffer.make({ size: 6 })),
+        Effect.flip(GpuBuffer.make({ size: max + 4 })),
+        Effect.flip(GpuBuffer.upload(g, a, 2, new Uint32Array(4))),
+        Effect.flip(GpuBuffer.upload(g, a, 8192, new Uint32Array(1))),
+        Effect.flip(GpuBuffer.download(g, a, 0, 8196)),
+        Effect.flip(Migrate.copy(g, a, 0, b, 0, 6)),
+        Effect.flip(Migrate.copy(g, a, 4, b, 0, 8192)),
+        Effect.flip(Migrate.copy(g, a, 0, b, -4, 16)),
+        Effect.flip(Migrate.copy(g, a, 0, b, 0, 0)),
+        Effect.flip(Migrate.copyWithin(g, a, 0, 8, 8192)),
+        Effect.flip(Migrate.fill(g, a, 3, 4, 1)),
+        Effect.flip(Migrate.checksum(g, a, 0, 9000)),
+        Effect.flip(Migrate.copyPages(g, a, a, new Uint32Array([0, 1]))),
+        Effect.flip(Migrate.copyPages(g, a, b, new Uint32Array([2, 0]))),
+        Effect.flip(Migrate.copyPages(g, a, b, new Uint32Array([0, 2]))),
+        Effect.flip(Migrate.copyPages(g, a, b, new Uint32Array(0)))
+      ]
+      for (const f of failures) assert.strictEqual((yield* f)._tag, "Invalid")
+      assert.strictEqual(g.submitted(), before)
+    })
+  )
+})
