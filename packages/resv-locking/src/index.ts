@@ -18,6 +18,13 @@ export * as DmaFence from "./DmaFence.ts"
  * @since 0.1.0
  */
 export * as DmaResv from "./DmaResv.ts"
+
+/**
+ * Exec transactions: lock a set of reservation objects with backoff and retry (`drm_exec`).
+ *
+ * @since 0.1.0
+ */
+export * as Exec from "./Exec.ts"
 /**
  * Lock witnesses: `Held<T>`.
  *

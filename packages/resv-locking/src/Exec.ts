@@ -1,0 +1,450 @@
+/**
+ * `drm_exec`: lock a set of reservation objects as one transaction, backing off on contention.
+ *
+ * ```ts
+ * import { DmaFence, DmaResv, Exec } from "@drmkit/resv-locking"
+ * import { Effect } from "effect"
+ *
+ * const ring = DmaFence.contextAlloc("gfx")
+ * const submit = (bos: ReadonlyArray<DmaResv.DmaResv>) =>
+ *   Effect.scoped(
+ *     Effect.gen(function* () {
+ *       const exec = yield* Exec.make({ interruptible: true })   // drm_exec_init; fini on scope close
+ *       yield* Exec.untilAllLocked(exec, Exec.prepareArray(exec, bos, 1))
+ *       const job = DmaFence.make(ring)
+ *       for (const bo of Exec.lockedObjects(exec)) {
+ *         yield* DmaResv.addFence(Exec.held(exec, bo), job, "write")
+ *       }
+ *     })
+ *   ) // one reverse-order bulk unlock
+ * ```
+ *
+ * `untilAllLocked` runs the body; when a lock reported `Deadlock` it unlocks everything in reverse
+ * order (keeping the ticket and its age), and re-runs the body, whose first lock call slow-locks
+ * the contended object first (an error of that slow lock surfaces on that call). Without
+ * contention it marks the ticket done and returns with everything locked. Only the combinator
+ * handles `Deadlock`: a body that swallows one is re-run all the same.
+ *
+ * The transaction owns one Scope finalizer and one bulk release; uncontended locks run the
+ * synchronous ww fast path, and Effect machinery is used only to sleep or back off.
+ *
+ * @since 0.1.0
+ */
+import { CurrentTraceSink, checkInt, Deadlock, Invalid } from "@drmkit/core"
+import { Cause, Effect, Exit, type Scope } from "effect"
+import type { Held } from "./Held.ts"
+import {
+  ExecState,
+  isTracked,
+  type LockItem,
+  mergeSubList as mergeSubListCore,
+  openSubList,
+  releaseAll,
+  type SubList,
+  unlockAll,
+  unlockObj,
+  unlockSubList as unlockSubListCore
+} from "./internal/execCore.ts"
+import { type LockError, lockContendedThen, lockTicketed } from "./internal/execLock.ts"
+import { type DmaResv, heldKey } from "./internal/resvCore.ts"
+import { maxReserve, reserveFencesSync } from "./internal/resvOps.ts"
+import { dieViolation } from "./internal/shell.ts"
+import { Code } from "./internal/state.ts"
+import { complete, instant, traceNow } from "./internal/trace.ts"
+import { ctxDone, ctxFini, ctxInit } from "./internal/ww.ts"
+import { type AcquireCtx, reservationWwClass } from "./WwMutex.ts"
+
+export type {
+  /**
+   * A lockable object: anything with a `resv` (a bare `DmaResv` qualifies), with optional
+   * reference-count hooks.
+   *
+   * @since 0.1.0
+   */
+  LockItem
+} from "./internal/execCore.ts"
+
+/**
+ * Options of {@link make}: the `DRM_EXEC_*` flags plus per-transaction test switches.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** `DRM_EXEC_INTERRUPTIBLE_WAIT`: every lock (and the slow lock) may fail with `Interrupted`. */
+  readonly interruptible?: boolean
+  /** `DRM_EXEC_IGNORE_DUPLICATES`: locking an object this exec already holds succeeds quietly. */
+  readonly ignoreDuplicates?: boolean
+  /** Deadlock injection for this ticket (default: `Lockdep`'s global switch). */
+  readonly injection?: boolean
+  /** Strict checks for this ticket (default: `Lockdep`'s global switch). */
+  readonly strict?: boolean
+}
+
+/**
+ * An exec transaction (`struct drm_exec`) over lock items of type `T`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Exec<T extends LockItem = LockItem> {
+  /** @internal */
+  readonly state: ExecState<T>
+}
+
+class ExecImpl<T extends LockItem> implements Exec<T> {
+  readonly state: ExecState<T>
+  constructor(state: ExecState<T>) {
+    this.state = state
+  }
+}
+
+const die = (message: string): Effect.Effect<never> => Effect.die(new Error(`drm_exec: ${message}`))
+
+/**
+ * Creates a transaction without a ticket yet (the loop takes it). Models `drm_exec_init()`. Pair
+ * with {@link fini}, or use {@link make}.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const init = <T extends LockItem = LockItem>(options: Options = {}): Effect.Effect<Exec<T>> =>
+  Effect.withFiber((fiber) =>
+    Effect.succeed(
+      new ExecImpl(
+        new ExecState<T>(fiber.id, {
+          interruptible: options.interruptible === true,
+          ignoreDuplicates: options.ignoreDuplicates === true,
+          injection: options.injection,
+          strict: options.strict
+        })
+      )
+    )
+  )
+
+/**
+ * Ends the transaction in any state: unlocks every tracked object in reverse order, drops every
+ * reference (tracked, prelocked, pending contended) and finishes the ticket if the loop ever took
+ * one. A second call is a no-op. Models `drm_exec_fini()`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fini = <T extends LockItem>(exec: Exec<T>): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const s = exec.state
+    if (s.phase === "fini") return Effect.void
+    releaseAll(s)
+    s.phase = "fini"
+    const t = s.ticket
+    return t !== undefined && ctxFini(t, s.task, false) !== Code.OK ? dieViolation() : Effect.void
+  })
+
+/**
+ * {@link init} with {@link fini} registered on the current Scope: the transaction's single
+ * finalizer, which releases everything in reverse order on success, failure or interruption.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <T extends LockItem = LockItem>(
+  options: Options = {}
+): Effect.Effect<Exec<T>, never, Scope.Scope> => Effect.acquireRelease(init<T>(options), fini)
+
+/**
+ * One step of the loop head (`drm_exec_cleanup()`): take the ticket on the first pass, back off
+ * after a contended pass. Returns false when the loop was already run.
+ */
+const enterPass = <T extends LockItem>(s: ExecState<T>): Effect.Effect<void> => {
+  if (s.phase === "init") {
+    const opts = {
+      ...(s.injection === undefined ? {} : { injection: s.injection }),
+      ...(s.strict === undefined ? {} : { strict: s.strict })
+    }
+    const t = ctxInit(reservationWwClass, s.task, opts)
+    if (t === undefined) return dieViolation()
+    s.ticket = t
+    s.phase = "locking"
+    return Effect.void
+  }
+  if (s.phase !== "locking") return die(`drm_exec_until_all_locked() on an exec that is ${s.phase}`)
+  return Effect.void
+}
+
+const deadlockIn = (cause: Cause.Cause<unknown>): boolean =>
+  cause.reasons.some((r) => Cause.isFailReason(r) && r.error instanceof Deadlock)
+
+/**
+ * The retry loop (`drm_exec_until_all_locked` + `drm_exec_retry_on_contention`): runs `body`; if a
+ * lock of this pass recorded contention, unlocks everything in reverse order (keeping the ticket)
+ * and runs `body` again; otherwise marks the ticket done (`ww_acquire_done`) and returns `body`'s
+ * result with everything still locked. A failure other than the backoff (`Interrupted`, `Already`,
+ * `Invalid`, the caller's own errors) ends the loop; the locks stay held until {@link fini}.
+ *
+ * @returns the body's value; its errors without `Deadlock` (a `Deadlock` that no exec lock
+ *   recorded is a defect: only exec locks may back off inside the loop).
+ * @since 0.1.0
+ * @category locking
+ */
+export const untilAllLocked = <T extends LockItem, A, E, R>(
+  exec: Exec<T>,
+  body: Effect.Effect<A, E, R>
+): Effect.Effect<A, Exclude<E, Deadlock>, R> =>
+  Effect.withFiber((fiber) => {
+    const s = exec.state
+    if (fiber.id !== s.task) return die(`used by task ${fiber.id}, owned by task ${s.task}`)
+    return Effect.flatMap(Effect.service(CurrentTraceSink), (sink) => {
+      const start = sink.enabled ? traceNow(sink) : 0
+      const pass: Effect.Effect<A, Exclude<E, Deadlock>, R> = Effect.flatMap(enterPass(s), () =>
+        Effect.flatMap(Effect.exit(body), (exit) => {
+          if (Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause))
+            return Effect.failCause(exit.cause as Cause.Cause<never>)
+          if (s.mustRetry) {
+            if (sink.enabled) {
+              instant(sink, "drm_exec", "drm_exec_backoff", s.task, {
+                contended: s.contended?.resv.name,
+                retry: s.retries + 1,
+                stamp: s.ticket?.stamp
+              })
+            }
+            unlockAll(s)
+            s.mustRetry = false
+            s.retries++
+            return pass
+          }
+          if (Exit.isFailure(exit)) {
+            if (deadlockIn(exit.cause)) return die("Deadlock without a recorded contended object")
+            return Effect.failCause(exit.cause as Cause.Cause<Exclude<E, Deadlock>>)
+          }
+          const t = s.ticket as AcquireCtx
+          if (ctxDone(t, s.task) !== Code.OK) return dieViolation()
+          s.phase = "done"
+          if (sink.enabled) {
+            complete(sink, "drm_exec", "drm_exec_transaction", s.task, start, {
+              objects: s.objects.length,
+              retries: s.retries,
+              stamp: t.stamp
+            })
+          }
+          return Effect.succeed(exit.value)
+        })
+      )
+      return pass
+    })
+  })
+
+const lockStep = <T extends LockItem>(exec: Exec<T>, obj: T): Effect.Effect<Held<DmaResv>, LockError> =>
+  Effect.withFiber((fiber) => {
+    const s = exec.state
+    if (fiber.id !== s.task) return die(`used by task ${fiber.id}, owned by task ${s.task}`)
+    const t = s.ticket
+    if (t === undefined || s.phase === "init") return die("drm_exec_lock_obj() outside drm_exec_until_all_locked()")
+    if (s.phase === "fini") return die("drm_exec_lock_obj() after drm_exec_fini()")
+    if (s.mustRetry) return Effect.fail(new Deadlock({ lock: s.contended?.resv.name ?? obj.resv.name }))
+    const c = s.contended
+    return c === undefined ? lockTicketed(s, obj, t) : lockContendedThen(s, c, obj, t)
+  })
+
+/**
+ * Locks `obj` in the transaction and tracks it (with a reference). A pending contended object is
+ * slow-locked first. Models `drm_exec_lock_obj()`.
+ *
+ * @returns the witness; fails with `Deadlock` (handled by {@link untilAllLocked}), `Already`
+ *   (already locked by this exec, unless `ignoreDuplicates`), `Interrupted` (interruptible execs)
+ *   or `Invalid` (destroyed resv). Calling it outside the loop is a defect; after the loop, a
+ *   strict-mode violation (lock after `ww_acquire_done`).
+ * @since 0.1.0
+ * @category locking
+ */
+export const lock = <T extends LockItem>(exec: Exec<T>, obj: T): Effect.Effect<Held<DmaResv>, LockError> =>
+  lockStep(exec, obj)
+
+/**
+ * {@link lock}, then reserve `numFences` slots (relative to the current count, not additive); if
+ * the reservation fails the object is unlocked again. A bad `numFences` is rejected before
+ * anything is locked. Models `drm_exec_prepare_obj()`.
+ *
+ * @since 0.1.0
+ * @category locking
+ */
+export const prepare = <T extends LockItem>(
+  exec: Exec<T>,
+  obj: T,
+  numFences: number
+): Effect.Effect<Held<DmaResv>, LockError> => {
+  const bad = checkInt("drm_exec_prepare_obj num_fences", numFences, { min: 0, max: maxReserve })
+  if (bad !== undefined) return Effect.fail(bad)
+  return Effect.flatMap(lockStep(exec, obj), (held) => {
+    const err = reserveFencesSync(held, numFences)
+    if (err === undefined) return Effect.succeed(held)
+    unlockObj(exec.state, obj)
+    return Effect.fail(err)
+  })
+}
+
+/**
+ * {@link prepare} for each object, stopping at the first failure. Models
+ * `drm_exec_prepare_array()`.
+ *
+ * @since 0.1.0
+ * @category locking
+ */
+export const prepareArray = <T extends LockItem>(
+  exec: Exec<T>,
+  objs: ReadonlyArray<T>,
+  numFences: number
+): Effect.Effect<void, LockError> => {
+  const bad = checkInt("drm_exec_prepare_array num_fences", numFences, { min: 0, max: maxReserve })
+  if (bad !== undefined) return Effect.fail(bad)
+  return Effect.forEach(objs, (o) => prepare(exec, o, numFences), { discard: true })
+}
+
+/**
+ * Unlocks and forgets `obj` (meant for recently locked objects). Models `drm_exec_unlock_obj()`.
+ *
+ * @returns fails with `Invalid` when the exec does not hold `obj`.
+ * @since 0.1.0
+ * @category locking
+ */
+export const unlock = <T extends LockItem>(exec: Exec<T>, obj: T): Effect.Effect<void, Invalid> =>
+  Effect.suspend(() =>
+    unlockObj(exec.state, obj)
+      ? Effect.void
+      : Effect.fail(new Invalid({ what: "drm_exec_unlock_obj", reason: `${obj.resv.name} is not locked by this exec` }))
+  )
+
+/**
+ * Whether a lock of the current pass recorded contention. Models `drm_exec_is_contended()`.
+ *
+ * @since 0.1.0
+ * @category queries
+ */
+export const isContended = <T extends LockItem>(exec: Exec<T>): boolean => exec.state.mustRetry
+
+/**
+ * The ww ticket (for calls that take an acquire ctx, e.g. TTM eviction); `undefined` before the
+ * loop. Models `drm_exec_ticket()`.
+ *
+ * @since 0.1.0
+ * @category queries
+ */
+export const ticket = <T extends LockItem>(exec: Exec<T>): AcquireCtx | undefined => exec.state.ticket
+
+/**
+ * Number of passes that backed off so far.
+ *
+ * @since 0.1.0
+ * @category queries
+ */
+export const retries = <T extends LockItem>(exec: Exec<T>): number => exec.state.retries
+
+/**
+ * The tracked objects in lock order. Models `drm_exec_for_each_locked_object()`.
+ *
+ * @since 0.1.0
+ * @category queries
+ */
+export const lockedObjects = <T extends LockItem>(exec: Exec<T>): ReadonlyArray<T> => exec.state.objects
+
+/**
+ * The tracked objects, most recent first. Models `drm_exec_for_each_locked_object_reverse()`.
+ *
+ * @since 0.1.0
+ * @category queries
+ */
+export function* lockedObjectsReverse<T extends LockItem>(exec: Exec<T>): Generator<T> {
+  const objs = exec.state.objects
+  for (let i = objs.length - 1; i >= 0; i--) yield objs[i] as T
+}
+
+/**
+ * The `i`-th tracked object, `undefined` out of range. Models `drm_exec_obj()`.
+ *
+ * @since 0.1.0
+ * @category queries
+ */
+export const obj = <T extends LockItem>(exec: Exec<T>, i: number): T | undefined => exec.state.objects[i]
+
+/**
+ * The witness for an object this exec holds, `undefined` if it does not (or no longer) hold it.
+ *
+ * @since 0.1.0
+ * @category queries
+ */
+export const heldOf = <T extends LockItem>(exec: Exec<T>, item: T): Held<DmaResv> | undefined =>
+  isTracked(exec.state, item) && item.resv.mutex.owner === exec.state.task ? item.resv[heldKey] : undefined
+
+/**
+ * {@link heldOf} for an object known to be locked by this exec.
+ *
+ * @throws Error when the exec does not hold `item` (a defect inside Effect code).
+ * @since 0.1.0
+ * @category queries
+ */
+export const held = <T extends LockItem>(exec: Exec<T>, item: T): Held<DmaResv> => {
+  const h = heldOf(exec, item)
+  if (h === undefined) throw new Error(`drm_exec: ${item.resv.name} is not locked by this exec`)
+  return h
+}
+
+/**
+ * A sub-list of the transaction (the 2021 transaction-lock-list RFC): objects locked while it is
+ * open can be unlocked as a batch ({@link unlockSubList}) or kept in the parent
+ * ({@link mergeSubList}). A backoff closes every open sub-list (its objects were unlocked).
+ *
+ * @since 0.1.0
+ * @category sub-lists
+ */
+export interface Sub {
+  /** @internal */
+  readonly list: SubList
+}
+
+/**
+ * Opens a sub-list at the current end of the transaction.
+ *
+ * @since 0.1.0
+ * @category sub-lists
+ */
+export const beginSubList = <T extends LockItem>(exec: Exec<T>): Sub => ({ list: openSubList(exec.state) })
+
+/**
+ * Unlocks (newest first) the objects locked since `sub` opened and closes it; returns how many.
+ *
+ * @since 0.1.0
+ * @category sub-lists
+ */
+export const unlockSubList = <T extends LockItem>(exec: Exec<T>, sub: Sub): Effect.Effect<number> =>
+  Effect.sync(() => unlockSubListCore(exec.state, sub.list))
+
+/**
+ * Closes `sub`, keeping its objects locked as part of the enclosing list.
+ *
+ * @since 0.1.0
+ * @category sub-lists
+ */
+export const mergeSubList = <T extends LockItem>(exec: Exec<T>, sub: Sub): Effect.Effect<void> =>
+  Effect.sync(() => mergeSubListCore(exec.state, sub.list))
+
+/**
+ * Runs `body` with a fresh sub-list (e.g. the objects locked for one eviction/validation). When
+ * `body` ends — success or failure — the sub-list is batch-unlocked, unless `merge` is set and
+ * `body` succeeded, in which case its objects stay locked in the parent.
+ *
+ * @since 0.1.0
+ * @category sub-lists
+ */
+export const withSubList = <T extends LockItem, A, E, R>(
+  exec: Exec<T>,
+  body: (sub: Sub) => Effect.Effect<A, E, R>,
+  options: { readonly merge?: boolean } = {}
+): Effect.Effect<A, E, R> =>
+  Effect.suspend(() => {
+    const sub = beginSubList(exec)
+    return Effect.onExit(body(sub), (exit) =>
+      Effect.sync(() => {
+        if (options.merge === true && Exit.isSuccess(exit)) mergeSubListCore(exec.state, sub.list)
+        else unlockSubListCore(exec.state, sub.list)
+      })
+    )
+  })

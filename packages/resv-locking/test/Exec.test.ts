@@ -1,0 +1,545 @@
+// drm_exec: the drm_exec_test.c KUnit cases, then the contention cases the KUnit suite lacks.
+import { CurrentTraceSink, collectingSink, Invalid } from "@drmkit/core"
+import { DmaFence, DmaResv, Exec, Lockdep, Task } from "@drmkit/resv-locking"
+import { assert, describe, it } from "@effect/vitest"
+import { Deferred, Effect, Exit, Fiber } from "effect"
+
+/** A GEM-like object: a resv plus a reference count the exec must balance. */
+class Bo implements Exec.LockItem {
+  readonly resv: DmaResv.DmaResv
+  refs = 0
+  readonly log: Array<string>
+  constructor(name: string, log: Array<string> = [], resv?: DmaResv.DmaResv) {
+    this.resv = resv ?? DmaResv.make(name)
+    this.log = log
+  }
+  retain = () => {
+    this.refs++
+  }
+  release = () => {
+    this.refs--
+    this.log.push(`put ${this.resv.name}`)
+  }
+}
+
+const names = (objs: ReadonlyArray<Exec.LockItem>) => objs.map((o) => o.resv.name)
+
+describe("drm_exec_test.c", () => {
+  it.effect("sanitycheck: init + fini", () =>
+    Effect.gen(function* () {
+      const exec = yield* Exec.init({ interruptible: true })
+      yield* Exec.fini(exec)
+      assert.isUndefined(Exec.ticket(exec))
+    })
+  )
+
+  it.effect("test_lock", () =>
+    Effect.gen(function* () {
+      const bo = new Bo("gobj")
+      const exec = yield* Exec.init<Bo>({ interruptible: true })
+      yield* Exec.untilAllLocked(exec, Exec.lock(exec, bo))
+      assert.isTrue(DmaResv.isHeld(bo.resv))
+      assert.strictEqual(bo.refs, 1)
+      yield* Exec.fini(exec)
+      assert.isFalse(DmaResv.isLocked(bo.resv))
+      assert.strictEqual(bo.refs, 0)
+    })
+  )
+
+  it.effect("test_lock_unlock", () =>
+    Effect.gen(function* () {
+      const bo = new Bo("gobj")
+      const exec = yield* Exec.init<Bo>({ interruptible: true })
+      yield* Exec.untilAllLocked(
+        exec,
+        Effect.gen(function* () {
+          yield* Exec.lock(exec, bo)
+          yield* Exec.unlock(exec, bo)
+          assert.isFalse(DmaResv.isLocked(bo.resv))
+          yield* Exec.lock(exec, bo)
+        })
+      )
+      assert.deepStrictEqual(names(Exec.lockedObjects(exec)), ["gobj"])
+      yield* Exec.fini(exec)
+      assert.strictEqual(bo.refs, 0)
+    })
+  )
+
+  it.effect("test_duplicates: IGNORE_DUPLICATES makes a second lock succeed, tracked once", () =>
+    Effect.gen(function* () {
+      const bo = new Bo("gobj")
+      const exec = yield* Exec.init<Bo>({ ignoreDuplicates: true })
+      yield* Exec.untilAllLocked(exec, Effect.andThen(Exec.lock(exec, bo), Exec.lock(exec, bo)))
+      assert.strictEqual(Exec.lockedObjects(exec).length, 1)
+      yield* Exec.unlock(exec, bo)
+      yield* Exec.fini(exec)
+      assert.isFalse(DmaResv.isLocked(bo.resv))
+      assert.strictEqual(bo.refs, 0)
+    })
+  )
+
+  it.effect("test_prepare: lock + one fence slot", () =>
+    Effect.gen(function* () {
+      const bo = new Bo("gobj")
+      const exec = yield* Exec.init<Bo>({ interruptible: true })
+      yield* Exec.untilAllLocked(exec, Exec.prepare(exec, bo, 1))
+      assert.isAtLeast(bo.resv.freeSlots, 1)
+      yield* DmaResv.addFence(Exec.held(exec, bo), DmaFence.make(DmaFence.contextAlloc("ring")), "write")
+      yield* Exec.fini(exec)
+    })
+  )
+
+  it.effect("test_prepare_array", () =>
+    Effect.gen(function* () {
+      const bos = [new Bo("gobj1"), new Bo("gobj2")]
+      const exec = yield* Exec.init<Bo>({ interruptible: true })
+      yield* Exec.untilAllLocked(exec, Exec.prepareArray(exec, bos, 1))
+      assert.deepStrictEqual(names(Exec.lockedObjects(exec)), ["gobj1", "gobj2"])
+      for (const bo of bos) assert.isAtLeast(bo.resv.freeSlots, 1)
+      yield* Exec.fini(exec)
+    })
+  )
+
+  it.effect("test_multiple_loops: an empty body, twice", () =>
+    Effect.gen(function* () {
+      for (let i = 0; i < 2; i++) {
+        const exec = yield* Exec.init({ interruptible: true })
+        yield* Exec.untilAllLocked(exec, Effect.void)
+        assert.isTrue(Exec.ticket(exec)?.isDone)
+        yield* Exec.fini(exec)
+        assert.isTrue(Exec.ticket(exec)?.isFinished)
+      }
+    })
+  )
+})
+
+describe("drm_exec semantics", () => {
+  it.effect("duplicates without the flag: Already, nothing reserved, tracked once", () =>
+    Effect.gen(function* () {
+      const bo = new Bo("dup")
+      const exec = yield* Exec.init<Bo>()
+      const e = yield* Effect.flip(
+        Exec.untilAllLocked(exec, Effect.andThen(Exec.prepare(exec, bo, 0), Exec.prepare(exec, bo, 8)))
+      )
+      assert.strictEqual(e._tag, "Already")
+      assert.strictEqual(bo.resv.freeSlots, 0, "with -EALREADY nothing is reserved")
+      assert.strictEqual(Exec.lockedObjects(exec).length, 1)
+      yield* Exec.fini(exec)
+      assert.strictEqual(bo.refs, 0)
+    })
+  )
+
+  it.effect("two objects sharing one resv (a VM's private BOs) collide unless duplicates are ignored", () =>
+    Effect.gen(function* () {
+      const vm = DmaResv.make("vm")
+      const [a, b] = [new Bo("a", [], vm), new Bo("b", [], vm)]
+      const strict = yield* Exec.init<Bo>()
+      const e = yield* Effect.flip(
+        Exec.untilAllLocked(strict, Effect.andThen(Exec.lock(strict, a), Exec.lock(strict, b)))
+      )
+      assert.strictEqual(e._tag, "Already")
+      yield* Exec.fini(strict)
+      const lax = yield* Exec.init<Bo>({ ignoreDuplicates: true })
+      yield* Exec.untilAllLocked(lax, Effect.andThen(Exec.lock(lax, a), Exec.lock(lax, b)))
+      assert.deepStrictEqual(Exec.lockedObjects(lax), [a])
+      yield* Exec.fini(lax)
+      assert.isFalse(DmaResv.isLocked(vm))
+      assert.strictEqual(a.refs + b.refs, 0)
+    })
+  )
+
+  it.effect("bad slot counts are Invalid before anything is locked", () =>
+    Effect.gen(function* () {
+      const bo = new Bo("bad")
+      const exec = yield* Exec.init<Bo>()
+      for (const n of [-1, 0.5, Number.NaN, 2 ** 40]) {
+        const e = yield* Effect.flip(Exec.untilAllLocked(exec, Exec.prepare(exec, bo, n)))
+        assert.instanceOf(e, Invalid)
+        assert.isFalse(DmaResv.isLocked(bo.resv))
+      }
+      const e = yield* Effect.flip(Exec.untilAllLocked(exec, Exec.prepareArray(exec, [bo], -3)))
+      assert.instanceOf(e, Invalid)
+      yield* Exec.fini(exec)
+      assert.strictEqual(bo.refs, 0)
+    })
+  )
+
+  it.effect("locking outside the loop is a defect; after the loop a strict-mode violation", () =>
+    Effect.gen(function* () {
+      const bo = new Bo("early")
+      const exec = yield* Exec.init<Bo>()
+      assert.isTrue(Exit.hasDies(yield* Effect.exit(Exec.lock(exec, bo))))
+      yield* Exec.fini(exec)
+      yield* Lockdep.withConfig(
+        { strict: true },
+        Effect.gen(function* () {
+          const late = yield* Exec.init<Bo>()
+          yield* Exec.untilAllLocked(late, Effect.void)
+          const exit = yield* Effect.exit(Exec.lock(late, bo))
+          assert.isTrue(Exit.hasDies(exit))
+          assert.include(String(Exit.isFailure(exit) ? exit.cause : ""), "lock-after-done")
+          yield* Exec.fini(late)
+        })
+      )
+      Lockdep.clearReports()
+      assert.isFalse(DmaResv.isLocked(bo.resv))
+    })
+  )
+
+  it.effect("fini is valid in any state and idempotent; the Scope form releases on failure", () =>
+    Effect.gen(function* () {
+      const bo = new Bo("f")
+      const exec = yield* Exec.init<Bo>()
+      yield* Exec.fini(exec)
+      yield* Exec.fini(exec)
+      const failed = yield* Effect.exit(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const e = yield* Exec.make<Bo>()
+            yield* Exec.untilAllLocked(e, Exec.lock(e, bo))
+            return yield* Effect.fail("validation failed" as const)
+          })
+        )
+      )
+      assert.isTrue(Exit.isFailure(failed))
+      assert.isFalse(DmaResv.isLocked(bo.resv))
+      assert.strictEqual(bo.refs, 0)
+    })
+  )
+
+  it.effect("witnesses from the exec work until fini, then are stale", () =>
+    Effect.gen(function* () {
+      const bo = new Bo("w")
+      const exec = yield* Exec.init<Bo>()
+      yield* Exec.untilAllLocked(exec, Exec.prepare(exec, bo, 1))
+      const held = Exec.held(exec, bo)
+      yield* DmaResv.addFence(held, DmaFence.make(DmaFence.contextAlloc("r")), "read")
+      assert.strictEqual(bo.resv.fenceCount, 1)
+      yield* Exec.fini(exec)
+      assert.isUndefined(Exec.heldOf(exec, bo))
+      assert.throws(() => Exec.held(exec, bo))
+      assert.isTrue(Exit.hasDies(yield* Effect.exit(DmaResv.assertHeld(held))))
+    })
+  )
+
+  it.effect("iterates locked objects forward and in reverse; drm_exec_obj is undefined out of range", () =>
+    Effect.gen(function* () {
+      const bos = ["a", "b", "c"].map((n) => new Bo(n))
+      const exec = yield* Exec.init<Bo>()
+      yield* Exec.untilAllLocked(exec, Exec.prepareArray(exec, bos, 0))
+      assert.deepStrictEqual(names(Exec.lockedObjects(exec)), ["a", "b", "c"])
+      assert.deepStrictEqual(names([...Exec.lockedObjectsReverse(exec)]), ["c", "b", "a"])
+      assert.strictEqual(Exec.obj(exec, 1), bos[1])
+      assert.isUndefined(Exec.obj(exec, 3))
+      assert.isUndefined(Exec.obj(exec, -1))
+      yield* Exec.fini(exec)
+    })
+  )
+
+  it.effect("fini unlocks in reverse lock order and balances every reference", () =>
+    Effect.gen(function* () {
+      const log: Array<string> = []
+      const bos = ["a", "b", "c"].map((n) => new Bo(n, log))
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const exec = yield* Exec.make<Bo>()
+          yield* Exec.untilAllLocked(exec, Exec.prepareArray(exec, bos, 1))
+          assert.deepStrictEqual(
+            bos.map((b) => b.refs),
+            [1, 1, 1]
+          )
+        })
+      )
+      assert.deepStrictEqual(log, ["put c", "put b", "put a"])
+      assert.isTrue(bos.every((b) => b.refs === 0 && !DmaResv.isLocked(b.resv)))
+    })
+  )
+})
+
+describe("drm_exec sub-lists (transaction-lock-list RFC)", () => {
+  it.effect("a sub-list is batch-unlocked (newest first) or merged into the parent", () =>
+    Effect.gen(function* () {
+      const log: Array<string> = []
+      const [vm, a, b, c] = ["vm", "a", "b", "c"].map((n) => new Bo(n, log)) as [Bo, Bo, Bo, Bo]
+      const exec = yield* Exec.init<Bo>()
+      yield* Exec.untilAllLocked(
+        exec,
+        Effect.gen(function* () {
+          yield* Exec.lock(exec, vm)
+          const evict = Exec.beginSubList(exec)
+          yield* Exec.lock(exec, a)
+          yield* Exec.lock(exec, b)
+          assert.strictEqual(yield* Exec.unlockSubList(exec, evict), 2)
+          assert.strictEqual(yield* Exec.unlockSubList(exec, evict), 0, "closed")
+          const keep = Exec.beginSubList(exec)
+          yield* Exec.lock(exec, c)
+          yield* Exec.mergeSubList(exec, keep)
+        })
+      )
+      assert.deepStrictEqual(log, ["put b", "put a"])
+      assert.deepStrictEqual(names(Exec.lockedObjects(exec)), ["vm", "c"])
+      assert.isFalse(DmaResv.isLocked(a.resv) || DmaResv.isLocked(b.resv))
+      yield* Exec.fini(exec)
+    })
+  )
+
+  it.effect("withSubList unlocks on failure and on success, merges on request", () =>
+    Effect.gen(function* () {
+      const [a, b, c] = ["a", "b", "c"].map((n) => new Bo(n)) as [Bo, Bo, Bo]
+      const exec = yield* Exec.init<Bo>()
+      const r = yield* Exec.untilAllLocked(
+        exec,
+        Effect.gen(function* () {
+          yield* Exec.lock(exec, a)
+          const failed = yield* Effect.flip(
+            Exec.withSubList(exec, () => Effect.andThen(Exec.lock(exec, b), Effect.fail("no space" as const)))
+          )
+          yield* Exec.withSubList(exec, () => Exec.lock(exec, b))
+          yield* Exec.withSubList(exec, () => Exec.lock(exec, c), { merge: true })
+          return failed
+        })
+      )
+      assert.strictEqual(r, "no space")
+      assert.deepStrictEqual(names(Exec.lockedObjects(exec)), ["a", "c"])
+      assert.isFalse(DmaResv.isLocked(b.resv))
+      yield* Exec.fini(exec)
+      assert.strictEqual(a.refs + b.refs + c.refs, 0)
+    })
+  )
+
+  it.effect("unlocking an object before an open sub-list keeps the sub-list's extent right", () =>
+    Effect.gen(function* () {
+      const [a, b, c] = ["a", "b", "c"].map((n) => new Bo(n)) as [Bo, Bo, Bo]
+      const exec = yield* Exec.init<Bo>()
+      yield* Exec.untilAllLocked(
+        exec,
+        Effect.gen(function* () {
+          yield* Exec.lock(exec, a)
+          const sub = Exec.beginSubList(exec)
+          yield* Exec.lock(exec, b)
+          yield* Exec.unlock(exec, a)
+          yield* Exec.lock(exec, c)
+          assert.strictEqual(yield* Exec.unlockSubList(exec, sub), 2)
+        })
+      )
+      assert.strictEqual(Exec.lockedObjects(exec).length, 0)
+      const e = yield* Effect.flip(Exec.unlock(exec, a))
+      assert.strictEqual(e._tag, "Invalid")
+      yield* Exec.fini(exec)
+    })
+  )
+})
+
+describe("drm_exec contention", () => {
+  /** Task A (older ticket) holds `x` until `gate` opens. */
+  const holder = (x: Bo, gate: Deferred.Deferred<void>, locked: Deferred.Deferred<void>) =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const exec = yield* Exec.make<Bo>()
+        yield* Exec.untilAllLocked(
+          exec,
+          Effect.gen(function* () {
+            yield* Exec.lock(exec, x)
+            yield* Deferred.succeed(locked, undefined)
+            yield* Deferred.await(gate)
+          })
+        )
+      })
+    )
+
+  it.effect("the contended object is locked first on the retry; the ticket (stamp) is kept", () =>
+    Effect.gen(function* () {
+      const log: Array<string> = []
+      const [x, y] = [new Bo("X", log), new Bo("Y", log)]
+      const [gate, aLocked] = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
+      const a = yield* Effect.forkChild(holder(x, gate, aLocked))
+      yield* Deferred.await(aLocked)
+      const stamps: Array<number> = []
+      const calls: Array<string> = []
+      const sink = collectingSink()
+      const b = yield* Effect.forkChild(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const exec = yield* Exec.make<Bo>()
+            yield* Exec.untilAllLocked(
+              exec,
+              Effect.gen(function* () {
+                stamps.push(Exec.ticket(exec)?.stamp ?? -1)
+                calls.push("Y")
+                yield* Exec.lock(exec, y)
+                calls.push("X")
+                yield* Exec.lock(exec, x)
+              })
+            )
+            return {
+              order: names(Exec.lockedObjects(exec)),
+              retries: Exec.retries(exec),
+              refs: [x.refs, y.refs]
+            }
+          })
+        ).pipe(Effect.provideService(CurrentTraceSink, sink))
+      )
+      for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+      assert.isTrue(x.resv.mutex.waiterCount === 1, "B sleeps in the slow lock of X")
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(a)
+      const r = yield* Fiber.join(b)
+      assert.deepStrictEqual(r.order, ["X", "Y"], "contended X slow-locked first")
+      assert.strictEqual(r.retries, 1)
+      assert.deepStrictEqual(r.refs, [1, 1], "prelocked X tracked once, its extra reference dropped")
+      assert.deepStrictEqual(calls, ["Y", "X", "Y", "X"])
+      assert.strictEqual(stamps.length, 2)
+      assert.strictEqual(stamps[0], stamps[1], "same ticket after the retry")
+      assert.deepStrictEqual(
+        sink.events.map((e) => e.name),
+        ["drm_exec_backoff", "drm_exec_transaction"]
+      )
+      assert.strictEqual(sink.events[0]?.args?.contended, "X")
+      assert.strictEqual(x.refs + y.refs, 0)
+      assert.isFalse(DmaResv.isLocked(x.resv) || DmaResv.isLocked(y.resv))
+    })
+  )
+
+  it.effect("a body that swallows Deadlock is re-run all the same; further locks fail fast", () =>
+    Effect.gen(function* () {
+      const [x, y, z] = [new Bo("X"), new Bo("Y"), new Bo("Z")]
+      const [gate, aLocked] = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
+      const a = yield* Effect.forkChild(holder(x, gate, aLocked))
+      yield* Deferred.await(aLocked)
+      const seen: Array<string> = []
+      const b = yield* Effect.forkChild(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const exec = yield* Exec.make<Bo>()
+            yield* Exec.untilAllLocked(
+              exec,
+              Effect.gen(function* () {
+                yield* Exec.lock(exec, y)
+                const r1 = yield* Effect.result(Exec.lock(exec, x))
+                seen.push(r1._tag === "Failure" ? r1.failure._tag : "ok")
+                const r2 = yield* Effect.result(Exec.lock(exec, z))
+                seen.push(r2._tag === "Failure" ? r2.failure._tag : "ok")
+                if (r1._tag === "Failure") assert.isTrue(Exec.isContended(exec))
+              })
+            )
+            return names(Exec.lockedObjects(exec))
+          })
+        )
+      )
+      for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+      assert.isFalse(DmaResv.isLocked(z.resv), "Z never locked in the contended pass")
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(a)
+      assert.deepStrictEqual(yield* Fiber.join(b), ["X", "Y", "Z"])
+      assert.deepStrictEqual(seen, ["Deadlock", "Deadlock", "ok", "ok"])
+    })
+  )
+
+  it.effect("interruptible exec: a signal while waiting fails the lock with Interrupted", () =>
+    Effect.gen(function* () {
+      const x = new Bo("X")
+      const [gate, aLocked] = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
+      const a = yield* Effect.forkChild(holder(x, gate, aLocked))
+      yield* Deferred.await(aLocked)
+      const b = yield* Effect.forkChild(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const exec = yield* Exec.make<Bo>({ interruptible: true })
+            return yield* Exec.untilAllLocked(exec, Exec.lock(exec, x))
+          })
+        )
+      )
+      for (let i = 0; i < 5; i++) yield* Effect.yieldNow
+      yield* Task.signal(b.id)
+      const e = yield* Effect.flip(Fiber.join(b))
+      assert.strictEqual(e._tag, "Interrupted")
+      Task.clearSignal(b.id)
+      assert.strictEqual(x.refs, 1, "only A's reference remains")
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(a)
+      assert.strictEqual(x.refs, 0)
+    })
+  )
+
+  it.effect("interrupted slow lock: the error surfaces on the next lock call and the contended ref is dropped", () =>
+    Effect.gen(function* () {
+      const [x, y] = [new Bo("X"), new Bo("Y")]
+      const [gate, aLocked] = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
+      const a = yield* Effect.forkChild(holder(x, gate, aLocked))
+      yield* Deferred.await(aLocked)
+      const asked: Array<string> = []
+      const b = yield* Effect.forkChild(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const exec = yield* Exec.make<Bo>({ interruptible: true })
+            return yield* Exec.untilAllLocked(
+              exec,
+              Effect.gen(function* () {
+                asked.push("Y")
+                yield* Exec.lock(exec, y).pipe(Effect.tapError((e) => Effect.sync(() => asked.push(`Y:${e._tag}`))))
+                yield* Exec.lock(exec, x)
+              })
+            )
+          })
+        )
+      )
+      for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+      assert.strictEqual(x.resv.mutex.waiterCount, 1, "B sleeps in the slow lock of X")
+      yield* Task.signal(b.id)
+      const e = yield* Effect.flip(Fiber.join(b))
+      Task.clearSignal(b.id)
+      assert.strictEqual(e._tag, "Interrupted")
+      assert.deepStrictEqual(asked, ["Y", "Y", "Y:Interrupted"], "X's slow-lock error returned for Y")
+      assert.strictEqual(x.refs, 1)
+      assert.strictEqual(y.refs, 0)
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(a)
+    })
+  )
+
+  it.effect("an uninterruptible exec ignores signals; fiber interruption releases everything", () =>
+    Effect.gen(function* () {
+      const [x, y] = [new Bo("X"), new Bo("Y")]
+      const [gate, aLocked] = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
+      const a = yield* Effect.forkChild(holder(x, gate, aLocked))
+      yield* Deferred.await(aLocked)
+      const b = yield* Effect.forkChild(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const exec = yield* Exec.make<Bo>()
+            yield* Exec.untilAllLocked(exec, Effect.andThen(Exec.lock(exec, y), Exec.lock(exec, x)))
+          })
+        )
+      )
+      for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+      yield* Task.signal(b.id)
+      for (let i = 0; i < 5; i++) yield* Effect.yieldNow
+      assert.isUndefined(b.pollUnsafe(), "still waiting")
+      Task.clearSignal(b.id)
+      yield* Fiber.interrupt(b)
+      assert.strictEqual(x.resv.mutex.waiterCount, 0)
+      assert.strictEqual(y.refs, 0)
+      assert.strictEqual(x.refs, 1)
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(a)
+      assert.isFalse(DmaResv.isLocked(x.resv) || DmaResv.isLocked(y.resv))
+    })
+  )
+
+  it.effect("deadlock injection: a 64-object transaction backs off repeatedly and still locks everything", () =>
+    Effect.gen(function* () {
+      const bos = Array.from({ length: 64 }, (_, i) => new Bo(`bo${i}`))
+      const r = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const exec = yield* Exec.make<Bo>({ injection: true })
+          yield* Exec.untilAllLocked(exec, Exec.prepareArray(exec, bos, 1))
+          assert.isTrue(bos.every((b) => DmaResv.isHeld(b.resv)))
+          return { retries: Exec.retries(exec), n: Exec.lockedObjects(exec).length }
+        })
+      )
+      assert.isAtLeast(r.retries, 3)
+      assert.strictEqual(r.n, 64)
+      assert.isTrue(bos.every((b) => b.refs === 0 && !DmaResv.isLocked(b.resv)))
+    })
+  )
+})
