@@ -14,6 +14,8 @@ export * as Buddy from "./Buddy.ts"
 /** @since 0.1.0 */
 export * as BufferObject from "./BufferObject.ts"
 /** @since 0.1.0 */
+export * as Debug from "./Debug.ts"
+/** @since 0.1.0 */
 export * as Device from "./Device.ts"
 /** @since 0.1.0 */
 export * as DrmMm from "./DrmMm.ts"

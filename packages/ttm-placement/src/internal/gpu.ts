@@ -214,6 +214,45 @@ export class GpuEngine {
     })
     return { fence, value }
   }
+  /**
+   * Checksums of many extent lists in one job and one 4-byte-per-item readback (verification
+   * harnesses: cheap enough to run after every step).
+   */
+  checksumMany(deps: ReadonlyArray<FenceLike>, items: ReadonlyArray<ReadonlyArray<Extent>>): Promise<Array<number>> {
+    const pipeline = this.#checksumPipeline()
+    const stride = 256 // minStorageBufferOffsetAlignment
+    const acc = this.device.createBuffer({ size: Math.max(4, items.length * stride), usage: USAGE })
+    const temps: Array<GPUBuffer> = []
+    const fence = this.submit("checksum-many", deps, (enc) => {
+      const pass = enc.beginComputePass()
+      pass.setPipeline(pipeline)
+      items.forEach((src, k) => {
+        let base = 0
+        for (const s of src) {
+          const u = this.device.createBuffer({ size: 16, usage: 0x40 | 0x8 })
+          this.device.queue.writeBuffer(u, 0, new Uint32Array([base, 0, 0, 0]))
+          temps.push(u)
+          const entries = [
+            { binding: 0, resource: { buffer: s.buffer, offset: s.offset, size: s.size } },
+            { binding: 1, resource: { buffer: acc, offset: k * stride, size: 4 } },
+            { binding: 2, resource: { buffer: u } }
+          ]
+          pass.setBindGroup(0, this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }))
+          pass.dispatchWorkgroups(Math.max(1, Math.min(256, Math.ceil(s.size / 4 / 64))))
+          base += s.size / 4
+        }
+      })
+      pass.end()
+    })
+    return this.readback([fence], [{ buffer: acc, offset: 0, size: Math.max(4, items.length * stride) }]).then(
+      (bytes) => {
+        acc.destroy()
+        for (const u of temps) u.destroy()
+        const words = new Uint32Array(bytes.buffer)
+        return items.map((_, k) => words[(k * stride) / 4] ?? 0)
+      }
+    )
+  }
   #checksumPipeline(): GPUComputePipeline {
     this.#pipeline ??= this.device.createComputePipeline({
       layout: "auto",
