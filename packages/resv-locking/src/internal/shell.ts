@@ -27,6 +27,24 @@ export const dieViolation = (): Effect.Effect<never> => {
   return Effect.die(v === undefined ? new Error("lockdep: violation without report") : new LockdepViolation(v))
 }
 
+/**
+ * Builds a control-flow error (`Deadlock`, `Already`, `Interrupted`) without capturing a stack
+ * trace: backoffs are routine in a contended workload, and the V8 stack capture dominated their
+ * cost. The error still names the lock.
+ */
+const controlError = <E>(make: () => E): E => {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return make()
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
+
+/** `Deadlock` for `m`, cheaply. */
+export const deadlockOf = (m: WwMutex): Deadlock => controlError(() => new Deadlock({ lock: m.name }))
+
 /** The typed failure (or defect) for a non-OK code. */
 export const failCode = (
   code: Code,
@@ -35,11 +53,11 @@ export const failCode = (
 ): Effect.Effect<never, Deadlock | Already | Interrupted | Invalid> => {
   switch (code) {
     case Code.DEADLK:
-      return Effect.fail(new Deadlock({ lock: m.name }))
+      return Effect.fail(deadlockOf(m))
     case Code.ALREADY:
-      return Effect.fail(new Already({ lock: m.name }))
+      return Effect.fail(controlError(() => new Already({ lock: m.name })))
     case Code.INTR:
-      return Effect.fail(new Interrupted({ what: `ww_mutex ${m.name}` }))
+      return Effect.fail(controlError(() => new Interrupted({ what: `ww_mutex ${m.name}` })))
     case Code.DESTROYED:
       return Effect.fail(new Invalid({ what: m.name, reason: "ww_mutex was destroyed" }))
     case Code.WRONG_CLASS:
@@ -58,7 +76,7 @@ export const failCode = (
 
 /** After any successful ww lock: deadlock injection, then the witness. */
 export const afterAcquire = (m: WwMutex, ctx: AcquireCtx | undefined): Effect.Effect<Held<WwMutex>, Deadlock> =>
-  ctx?.inject && injectAfterLock(m, ctx) ? Effect.fail(new Deadlock({ lock: m.name })) : heldEffectOf(m)
+  ctx?.inject && injectAfterLock(m, ctx) ? Effect.fail(deadlockOf(m)) : heldEffectOf(m)
 
 const sleep = (w: Waiter): Effect.Effect<void> =>
   Effect.callback<void>((resume) => {
@@ -83,7 +101,7 @@ export const sleepOn = (
 ): Effect.Effect<Held<WwMutex>, Deadlock | Interrupted> =>
   Effect.uninterruptibleMask((restore) => {
     const w = new Waiter(m, ctx, task, interruptible)
-    if (addWaiter(w) === Code.DEADLK) return Effect.fail(new Deadlock({ lock: m.name }))
+    if (addWaiter(w) === Code.DEADLK) return Effect.fail(deadlockOf(m))
     if (ctx !== undefined) ctx.sleeping = w
     const unregister = interruptible ? onSignal(task, () => wakeWaiter(w)) : undefined
     const loop: Effect.Effect<Code> = Effect.suspend(() => {

@@ -1,0 +1,140 @@
+/**
+ * Uncontended ww_mutex lock+unlock pairs: the synchronous core against a plain JS lock with ctx
+ * bookkeeping, the public Effect API against two `Effect.sync` calls in `Effect.gen`, and the
+ * cost of strict mode on both.
+ */
+import { report, timeMs } from "@drmkit/bench-kit"
+import { Lockdep, WwMutex } from "@drmkit/resv-locking"
+import { Effect } from "effect"
+
+const TASK = 1
+const N_SYNC = 2_000_000
+const N_EFFECT = 200_000
+
+// ---- peer: the smallest honest lock with ctx bookkeeping ----
+class PeerCtx {
+  acquired = 0
+}
+class PeerLock {
+  owner = 0
+  ctx: PeerCtx | undefined = undefined
+}
+const peerLock = (l: PeerLock, c: PeerCtx, task: number): number => {
+  if (l.ctx === c) return 2
+  if (l.owner !== 0) return 3
+  l.owner = task
+  l.ctx = c
+  c.acquired++
+  return 0
+}
+const peerUnlock = (l: PeerLock, task: number): number => {
+  if (l.owner !== task) return 7
+  const c = l.ctx
+  if (c !== undefined) c.acquired--
+  l.ctx = undefined
+  l.owner = 0
+  return 0
+}
+
+let sink = 0
+const peerLoop = () => {
+  const l = new PeerLock()
+  const c = new PeerCtx()
+  for (let i = 0; i < N_SYNC; i++) sink += peerLock(l, c, TASK) + peerUnlock(l, TASK)
+}
+
+const syncLoop = (strict: boolean) => () => {
+  const cls = WwMutex.WwClass.waitDie("bench")
+  const m = WwMutex.make(cls, "m")
+  const ctx = WwMutex.acquireInitSync(cls, TASK, { strict, injection: false })
+  if (ctx === undefined) throw new Error("init")
+  for (let i = 0; i < N_SYNC; i++) sink += WwMutex.lockSync(m, ctx, TASK) + WwMutex.unlockSync(m, TASK)
+  WwMutex.acquireFiniSync(ctx, TASK)
+}
+
+const effectPeer = Effect.gen(function* () {
+  let x = 0
+  for (let i = 0; i < N_EFFECT; i++) {
+    yield* Effect.sync(() => x++)
+    yield* Effect.sync(() => x--)
+  }
+  sink += x
+})
+
+const effectLoop = (strict: boolean) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const cls = WwMutex.WwClass.waitDie("bench-effect")
+      const m = WwMutex.make(cls, "m")
+      const ctx = yield* WwMutex.acquireCtx(cls, { strict, injection: false })
+      for (let i = 0; i < N_EFFECT; i++) {
+        yield* WwMutex.lock(m, ctx)
+        yield* WwMutex.unlock(m)
+      }
+    })
+  )
+
+const runEffect = (e: Effect.Effect<unknown, unknown>) => () => {
+  Effect.runSync(e)
+}
+
+const rate = (n: number, ms: number) => (n / ms) * 1000
+
+const peerMs = timeMs(peerLoop)
+const syncMs = timeMs(syncLoop(false))
+Lockdep.configure({ strict: true })
+const syncStrictMs = timeMs(syncLoop(true))
+Lockdep.configure({ strict: false })
+const effPeerMs = timeMs(runEffect(effectPeer))
+const effMs = timeMs(runEffect(effectLoop(false)))
+Lockdep.configure({ strict: true })
+const effStrictMs = timeMs(runEffect(effectLoop(true)))
+Lockdep.configure({ strict: false })
+
+const sync = rate(N_SYNC, syncMs)
+const peer = rate(N_SYNC, peerMs)
+const eff = rate(N_EFFECT, effMs)
+const effPeer = rate(N_EFFECT, effPeerMs)
+report("ww-uncontended", [
+  {
+    name: "lock+unlock, sync core",
+    value: sync,
+    unit: "pairs/s",
+    peer: "plain JS lock + ctx bookkeeping",
+    peerValue: peer,
+    ratio: sync / peer,
+    goal: ">= 5M pairs/s and >= 0.1x peer",
+    pass: sync >= 5e6 && sync / peer >= 0.1
+  },
+  {
+    name: "lock+unlock, sync core, strict",
+    value: rate(N_SYNC, syncStrictMs),
+    unit: "pairs/s",
+    peer: "sync core, strict off",
+    peerValue: sync,
+    ratio: syncStrictMs / syncMs,
+    goal: "cost <= 3x",
+    pass: syncStrictMs / syncMs <= 3
+  },
+  {
+    name: "lock+unlock, public Effect API",
+    value: eff,
+    unit: "pairs/s",
+    peer: "2x Effect.sync in Effect.gen",
+    peerValue: effPeer,
+    ratio: eff / effPeer,
+    goal: ">= 300k pairs/s",
+    pass: eff >= 3e5
+  },
+  {
+    name: "lock+unlock, Effect API, strict",
+    value: rate(N_EFFECT, effStrictMs),
+    unit: "pairs/s",
+    peer: "Effect API, strict off",
+    peerValue: eff,
+    ratio: effStrictMs / effMs,
+    goal: "cost <= 3x",
+    pass: effStrictMs / effMs <= 3
+  }
+])
+if (sink === 42) console.log("")
