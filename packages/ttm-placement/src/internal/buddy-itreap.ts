@@ -6,22 +6,13 @@
  * @internal
  */
 
-/** Links an element must carry. @internal */
+/** Links an element must carry; the key is its `offset`, the heap priority its `tprio`. @internal */
 export interface Links<N> {
-  /** Tree key (unique within one tree). */
-  tkey: number
-  tprio: number
+  readonly offset: number
+  /** Heap priority (pseudo-random, derived from the key: no extra state). */
+  readonly tprio: number
   tl: N | undefined
   tr: N | undefined
-}
-
-let seed = 0x2545f491
-/** Deterministic xorshift priority. @internal */
-export const prio = (): number => {
-  seed ^= seed << 13
-  seed ^= seed >>> 17
-  seed ^= seed << 5
-  return seed >>> 0
 }
 
 /** @internal */
@@ -37,8 +28,7 @@ export class ITreap<N extends Links<N>> {
     return this.root === undefined
   }
 
-  insert(x: N, key: number): void {
-    x.tkey = key
+  insert(x: N): void {
     x.tl = undefined
     x.tr = undefined
     this.root = this.ins(this.root, x)
@@ -47,7 +37,7 @@ export class ITreap<N extends Links<N>> {
 
   private ins(t: N | undefined, x: N): N {
     if (t === undefined) return x
-    if (x.tkey < t.tkey) {
+    if (x.offset < t.offset) {
       const l = this.ins(t.tl, x)
       t.tl = l
       if (l.tprio > t.tprio) {
@@ -71,9 +61,9 @@ export class ITreap<N extends Links<N>> {
   delete(key: number): boolean {
     let parent: N | undefined
     let t = this.root
-    while (t !== undefined && t.tkey !== key) {
+    while (t !== undefined && t.offset !== key) {
       parent = t
-      t = key < t.tkey ? t.tl : t.tr
+      t = key < t.offset ? t.tl : t.tr
     }
     if (t === undefined) return false
     const j = this.join(t.tl, t.tr)
@@ -107,7 +97,7 @@ export class ITreap<N extends Links<N>> {
   /** Element with exactly `key`. */
   find(key: number): N | undefined {
     let t = this.root
-    while (t !== undefined && t.tkey !== key) t = key < t.tkey ? t.tl : t.tr
+    while (t !== undefined && t.offset !== key) t = key < t.offset ? t.tl : t.tr
     return t
   }
 
@@ -116,7 +106,7 @@ export class ITreap<N extends Links<N>> {
     let t = this.root
     let best: N | undefined
     while (t !== undefined) {
-      if (t.tkey >= key) {
+      if (t.offset >= key) {
         best = t
         t = t.tl
       } else t = t.tr
@@ -129,7 +119,7 @@ export class ITreap<N extends Links<N>> {
     let t = this.root
     let best: N | undefined
     while (t !== undefined) {
-      if (t.tkey <= key) {
+      if (t.offset <= key) {
         best = t
         t = t.tr
       } else t = t.tl
@@ -142,7 +132,7 @@ export class ITreap<N extends Links<N>> {
     let t = this.root
     let best: N | undefined
     while (t !== undefined) {
-      if (t.tkey > key) {
+      if (t.offset > key) {
         best = t
         t = t.tl
       } else t = t.tr
@@ -155,7 +145,7 @@ export class ITreap<N extends Links<N>> {
     let t = this.root
     let best: N | undefined
     while (t !== undefined) {
-      if (t.tkey < key) {
+      if (t.offset < key) {
         best = t
         t = t.tr
       } else t = t.tl

@@ -10,7 +10,7 @@
  *
  * @internal
  */
-import { ITreap, type Links, prio } from "./buddy-itreap.ts"
+import { ITreap, type Links } from "./buddy-itreap.ts"
 
 /** Block state, as in `DRM_BUDDY_HEADER_STATE`. @internal */
 export const FREE = 0
@@ -27,18 +27,18 @@ export class Block implements Links<Block> {
   readonly order: number
   readonly size: number
   readonly parent: Block | undefined
-  readonly owner: object
   left: Block | undefined = undefined
   right: Block | undefined = undefined
   /** Starts DEAD: only `markFree` (or allocation) makes a block live. */
   state: number = DEAD
   /** Intrusive free-tree links (see `buddy-itreap.ts`). */
-  tkey = 0
-  tprio = prio()
   tl: Block | undefined = undefined
   tr: Block | undefined = undefined
   /** `DRM_BUDDY_HEADER_CLEAR`: the memory is known to be zeroed. */
   clear = false
+
+  /** The allocator owning this block (checked on free; the kernel trusts the caller). */
+  readonly owner: object
 
   constructor(owner: object, parent: Block | undefined, order: number, offset: number, size: number) {
     this.owner = owner
@@ -46,6 +46,15 @@ export class Block implements Links<Block> {
     this.order = order
     this.offset = offset
     this.size = size
+  }
+
+  /** Treap priority: a hash of offset and order (stable, pseudo-random). */
+  get tprio(): number {
+    const x = this.offset / 4096
+    let h = Math.imul((x >>> 0) ^ Math.floor(x / 4294967296), 0x9e3779b1) ^ Math.imul(this.order + 1, 0x85ebca77)
+    h ^= h >>> 15
+    h = Math.imul(h, 0xc2b2ae3d)
+    return (h ^ (h >>> 13)) >>> 0
   }
 
   get end(): number {
@@ -87,10 +96,10 @@ export class FreeIndex {
   /** `mark_free`: state FREE, into its tree, and into the pair index when its buddy is free too. */
   markFree(b: Block): void {
     b.state = FREE
-    this.tree(b.clear, b.order).insert(b, b.offset)
+    this.tree(b.clear, b.order).insert(b)
     const buddy = b.buddy
     if (buddy !== undefined && buddy.state === FREE && b.parent !== undefined) {
-      this.pairTree(b.order).insert(b.parent, b.parent.offset)
+      this.pairTree(b.order).insert(b.parent)
     }
   }
 

@@ -36,6 +36,8 @@ const cmp = (k1: number, t1: number, k2: number, t2: number): number => (k1 !== 
 export class Treap<V> {
   private root: TreapNode<V> | undefined = undefined
   private count = 0
+  /** Recycled nodes: steady insert/delete churn allocates nothing. */
+  private readonly pool: Array<TreapNode<V>> = []
   private readonly weight: ((v: V) => number) | undefined
 
   constructor(weight?: (v: V) => number) {
@@ -79,7 +81,14 @@ export class Treap<V> {
 
   /** Inserts `(key, tie) → value`; the pair must not be present. */
   insert(key: number, tie: number, value: V): void {
-    const node: TreapNode<V> = { key, tie, value, prio: nextPrio(), left: undefined, right: undefined, max: 0 }
+    const node = this.pool.pop() ?? { key, tie, value, prio: 0, left: undefined, right: undefined, max: 0 }
+    const w = node as { key: number; tie: number; value: V }
+    w.key = key
+    w.tie = tie
+    w.value = value
+    node.prio = nextPrio()
+    node.left = undefined
+    node.right = undefined
     this.pull(node)
     this.root = this.ins(this.root, node)
     this.count++
@@ -112,7 +121,11 @@ export class Treap<V> {
     else if (c > 0) t.right = this.del(t.right, key, tie)
     else {
       this.count--
-      return this.join(t.left, t.right)
+      const j = this.join(t.left, t.right)
+      t.left = undefined
+      t.right = undefined
+      if (this.pool.length < 4096) this.pool.push(t)
+      return j
     }
     this.pull(t)
     return t
