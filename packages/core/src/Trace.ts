@@ -50,7 +50,17 @@ export interface TraceEvent {
 export interface TraceSink {
   readonly enabled: boolean
   readonly emit: (event: TraceEvent) => void
+  /** The sink's clock in microseconds (events are timestamped with it); `performance.now()` based if absent. */
+  readonly now?: () => number
 }
+
+/**
+ * Current time in microseconds on `sink`'s clock.
+ *
+ * @since 0.1.0
+ * @category trace
+ */
+export const traceNow = (sink: TraceSink): number => (sink.now === undefined ? performance.now() * 1000 : sink.now())
 
 /**
  * A sink that drops everything (the default).
