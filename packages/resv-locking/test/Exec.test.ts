@@ -400,6 +400,38 @@ describe("drm_exec contention", () => {
     })
   )
 
+  it.effect("the prelocked object unlocked early (sub-list, unlock) is really locked again when asked for", () =>
+    Effect.gen(function* () {
+      const [x, y, z] = [new Bo("X"), new Bo("Y"), new Bo("Z")]
+      const [gate, aLocked] = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
+      const a = yield* Effect.forkChild(holder(x, gate, aLocked))
+      yield* Deferred.await(aLocked)
+      const b = yield* Effect.forkChild(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const exec = yield* Exec.make<Bo>()
+            yield* Exec.untilAllLocked(
+              exec,
+              Effect.gen(function* () {
+                // pass 2: the contended X is slow-locked inside this sub-list and dropped with it
+                yield* Exec.withSubList(exec, () => Exec.lock(exec, z))
+                yield* Exec.lock(exec, y)
+                yield* Exec.lock(exec, x)
+              })
+            )
+            return { held: DmaResv.isHeld(x.resv), order: names(Exec.lockedObjects(exec)), refs: x.refs }
+          })
+        )
+      )
+      for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(a)
+      const r = yield* Fiber.join(b)
+      assert.deepStrictEqual(r, { held: true, order: ["Y", "X"], refs: 1 })
+      assert.strictEqual(x.refs + y.refs + z.refs, 0)
+    })
+  )
+
   it.effect("a body that swallows Deadlock is re-run all the same; further locks fail fast", () =>
     Effect.gen(function* () {
       const [x, y, z] = [new Bo("X"), new Bo("Y"), new Bo("Z")]

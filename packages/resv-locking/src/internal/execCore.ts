@@ -88,6 +88,17 @@ export const track = <T extends LockItem>(exec: ExecState<T>, obj: T): void => {
 /** Whether `obj` is tracked. */
 export const isTracked = <T extends LockItem>(exec: ExecState<T>, obj: T): boolean => exec.objects.lastIndexOf(obj) >= 0
 
+/**
+ * Forgets the prelocked marker when its object is unlocked early (by `unlockObj` or a sub-list),
+ * so a later lock of it really locks it again. (The kernel keeps the marker, which would report
+ * such an object locked without locking it.)
+ */
+const forgetPrelocked = <T extends LockItem>(exec: ExecState<T>, obj: T): void => {
+  if (exec.prelocked !== obj) return
+  exec.prelocked = undefined
+  drop(obj)
+}
+
 /** Unlocks one resv the exec's task holds (with the strict-mode slot reset of `dma_resv_unlock`). */
 const unlockResv = (resv: DmaResv, task: number): void => {
   if (resv.mutex.owner !== task) return
@@ -126,6 +137,7 @@ export const unlockObj = <T extends LockItem>(exec: ExecState<T>, obj: T): boole
   for (const s of exec.subLists) if (s.start > i) s.start--
   unlockResv(obj.resv, exec.task)
   drop(obj)
+  forgetPrelocked(exec, obj)
   return true
 }
 
@@ -154,6 +166,7 @@ export const unlockSubList = <T extends LockItem>(exec: ExecState<T>, s: SubList
     const obj = objs[i] as T
     unlockResv(obj.resv, exec.task)
     drop(obj)
+    forgetPrelocked(exec, obj)
   }
   objs.length = s.start
   closeSubList(exec, s)
