@@ -6,7 +6,8 @@
  * `ww_acquire_done()`, fini with locks held, done/fini twice, a ctx of another class (`Invalid`),
  * other locks taken after `-EDEADLK` before backing off, a slow lock without a preceding
  * `-EDEADLK`, nested contexts of one class in one task, blocking ctx-less locks mixed with ctx
- * locks of the class, a ctx used by a foreign task. Always on (strict or not), because the model
+ * locks of the class (either order), two blocking ctx-less locks of one class (lockdep's
+ * "possible recursive locking"), a ctx used by a foreign task. Always on (strict or not), because the model
  * could not continue otherwise: unlock of an unheld lock or by a non-owner task, recursive
  * (self-deadlocking) locks, locking with a finished ctx.
  *
