@@ -134,9 +134,33 @@ export const copyWithin = (
   })
 
 /**
+ * How page lists are moved: a compute kernel (one workgroup per page), or copy commands (one
+ * `copyBufferToBuffer` per run of consecutive pages — the copy engine). `auto` picks copies on CPU
+ * rasterisers (llvmpipe: memcpy beats emulated compute) and the kernel on real GPUs.
+ *
+ * @since 0.1.0
+ * @category pages
+ */
+export type PageStrategy = "auto" | "kernel" | "copies"
+
+const copyRuns = (gpu: GpuDeviceShape, src: GpuBuffer.GpuBuffer, dst: GpuBuffer.GpuBuffer, list: Uint32Array): Job =>
+  gpu.submit("copy-pages", (enc) => {
+    const n = list.length >>> 1
+    for (let i = 0; i < n; ) {
+      const s = list[2 * i] as number
+      const d = list[2 * i + 1] as number
+      let k = 1
+      while (i + k < n && list[2 * (i + k)] === s + k && list[2 * (i + k) + 1] === d + k) k++
+      enc.copyBufferToBuffer(src.buffer, s * PAGE, dst.buffer, d * PAGE, k * PAGE)
+      i += k
+    }
+  })
+
+/**
  * Copies 4 KiB pages: pair `i` moves page `list[2i]` of `src` to page `list[2i+1]` of `dst`
- * (distinct buffers). One workgroup per page; pages are grouped by (source window, destination
- * window) so buffers larger than one binding work. Destination pages must be distinct.
+ * (distinct buffers), as one job. The kernel path runs one workgroup per page, grouped by (source
+ * window, destination window) so buffers larger than one binding work. Destination pages must be
+ * distinct.
  *
  * @since 0.1.0
  * @category pages
@@ -145,7 +169,8 @@ export const copyPages = (
   gpu: GpuDeviceShape,
   src: GpuBuffer.GpuBuffer,
   dst: GpuBuffer.GpuBuffer,
-  list: Uint32Array
+  list: Uint32Array,
+  strategy: PageStrategy = "auto"
 ): Job =>
   Effect.suspend(() => {
     if (src.buffer === dst.buffer) {
@@ -171,6 +196,7 @@ export const copyPages = (
           new Invalid({ what: `page list[${i}] destination`, reason: `beyond ${dp} pages`, value: list[2 * i + 1] })
         )
     }
+    if (strategy === "copies" || (strategy === "auto" && gpu.adapter.software)) return copyRuns(gpu, src, dst, list)
     const wp = windowBytes(gpu) / PAGE
     const groups = new Map<string, Array<number>>()
     for (let i = 0; i < n; i++) {
@@ -216,14 +242,15 @@ export const gather = (
   src: GpuBuffer.GpuBuffer,
   pages: ArrayLike<number>,
   dst: GpuBuffer.GpuBuffer,
-  dstFirstPage = 0
+  dstFirstPage = 0,
+  strategy: PageStrategy = "auto"
 ): Job => {
   const list = new Uint32Array(pages.length * 2)
   for (let i = 0; i < pages.length; i++) {
     list[2 * i] = pages[i] as number
     list[2 * i + 1] = dstFirstPage + i
   }
-  return copyPages(gpu, src, dst, list)
+  return copyPages(gpu, src, dst, list, strategy)
 }
 
 /**
@@ -237,14 +264,15 @@ export const scatter = (
   src: GpuBuffer.GpuBuffer,
   srcFirstPage: number,
   dst: GpuBuffer.GpuBuffer,
-  pages: ArrayLike<number>
+  pages: ArrayLike<number>,
+  strategy: PageStrategy = "auto"
 ): Job => {
   const list = new Uint32Array(pages.length * 2)
   for (let i = 0; i < pages.length; i++) {
     list[2 * i] = srcFirstPage + i
     list[2 * i + 1] = pages[i] as number
   }
-  return copyPages(gpu, src, dst, list)
+  return copyPages(gpu, src, dst, list, strategy)
 }
 
 /** Splits a byte range into binding windows `[window, offsetInWindow, length]`. */

@@ -89,9 +89,10 @@ layer(DeviceLayer)("migration", (it) => {
         numRuns: 6,
         seed: 5
       })
-      for (const list of lists) {
+      for (const [n, list] of lists.entries()) {
+        const strategy = n % 2 === 0 ? "kernel" : "copies"
         const at = pages - list.length
-        yield* Migrate.gather(g, src, list, packed, at).pipe(Effect.flatMap(GpuDevice.awaitFence))
+        yield* Migrate.gather(g, src, list, packed, at, strategy).pipe(Effect.flatMap(GpuDevice.awaitFence))
         const want = new Uint32Array(list.length * 1024)
         list.forEach((p, i) => {
           want.set(host.subarray(p * 1024, (p + 1) * 1024), i * 1024)
@@ -100,7 +101,7 @@ layer(DeviceLayer)("migration", (it) => {
         assert.deepStrictEqual(gpuSum, Migrate.checksumCpu(want))
         assert.deepStrictEqual(Migrate.checksumCpu(yield* GpuBuffer.downloadU32(g, packed, at * 4096)), gpuSum)
         yield* Migrate.fill(g, back, 0, back.size, 0).pipe(Effect.flatMap(GpuDevice.awaitFence))
-        yield* Migrate.scatter(g, packed, at, back, list).pipe(Effect.flatMap(GpuDevice.awaitFence))
+        yield* Migrate.scatter(g, packed, at, back, list, strategy).pipe(Effect.flatMap(GpuDevice.awaitFence))
         const restored = yield* GpuBuffer.downloadU32(g, back)
         for (const p of list) {
           const a = restored.subarray(p * 1024, (p + 1) * 1024)
@@ -123,13 +124,16 @@ layer(DeviceLayer)("migration", (it) => {
       want.fill(0, 1024, 2048)
       assert.deepStrictEqual(yield* Migrate.checksum(g, buf, at, 8 * 4096), Migrate.checksumCpu(want))
       const first = at / 4096
-      yield* Migrate.gather(g, buf, [first + 1, first + 5, first + 7, first], dst).pipe(
-        Effect.flatMap(GpuDevice.awaitFence)
-      )
-      const got = yield* GpuBuffer.downloadU32(g, dst)
-      assert.strictEqual(got[0], 0)
-      assert.strictEqual(got[1024], 0x5a5a5a5a)
-      assert.strictEqual(got[4095], 0x5a5a5a5a)
+      for (const strategy of ["kernel", "copies"] as const) {
+        yield* Migrate.fill(g, dst, 0, dst.size, 1).pipe(Effect.flatMap(GpuDevice.awaitFence))
+        yield* Migrate.gather(g, buf, [first + 1, first + 5, first + 7, first], dst, 0, strategy).pipe(
+          Effect.flatMap(GpuDevice.awaitFence)
+        )
+        const got = yield* GpuBuffer.downloadU32(g, dst)
+        assert.strictEqual(got[0], 0)
+        assert.strictEqual(got[1024], 0x5a5a5a5a)
+        assert.strictEqual(got[4095], 0x5a5a5a5a)
+      }
       const sums = Migrate.checksumCpu(new Uint32Array(8))
       assert.notDeepEqual(sums, Migrate.checksumCpu(new Uint32Array([0, 0, 0, 0, 0, 0, 0, 1])))
     })

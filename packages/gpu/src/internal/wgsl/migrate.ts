@@ -16,8 +16,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 
 /** Page list copy: one workgroup per (src page, dst page) pair of \`list\` starting at \`p.first\`. */
 export const copyPagesSource = `
-@group(0) @binding(0) var<storage, read> src: array<u32>;
-@group(0) @binding(1) var<storage, read_write> dst: array<u32>;
+@group(0) @binding(0) var<storage, read> src: array<vec4u>;
+@group(0) @binding(1) var<storage, read_write> dst: array<vec4u>;
 @group(0) @binding(2) var<storage, read> list: array<u32>;
 struct P { first: u32, n: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(3) var<uniform> p: P;
@@ -25,9 +25,9 @@ struct P { first: u32, n: u32, pad0: u32, pad1: u32 }
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
   let k = wg.x + wg.y * 65535u;
   if (k >= p.n) { return; }
-  let s = list[2u * (p.first + k)] * 1024u;
-  let d = list[2u * (p.first + k) + 1u] * 1024u;
-  for (var j = li; j < 1024u; j += ${WG}u) { dst[d + j] = src[s + j]; }
+  let s = list[2u * (p.first + k)] * 256u;
+  let d = list[2u * (p.first + k) + 1u] * 256u;
+  for (var j = li; j < 256u; j += ${WG}u) { dst[d + j] = src[s + j]; }
 }
 `
 

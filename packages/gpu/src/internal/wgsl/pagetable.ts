@@ -10,24 +10,34 @@ export const WG = 64
 const arenaDecls = (segments: number, access: "read" | "read_write"): string =>
   Array.from(
     { length: segments },
-    (_, s) => `@group(0) @binding(${s}) var<storage, ${access}> a${s}: array<u32>;`
+    (_, s) => `@group(0) @binding(${s}) var<storage, ${access}> a${s}: array<vec2u>;`
   ).join("\n")
-
-const storeFn = (segments: number, tps: number): string => `
-fn st(t: u32, w: u32, lo: u32, hi: u32) {
-  let o = (t % ${tps}u) * 1024u + w;
-  switch (t / ${tps}u) {
-${Array.from({ length: segments }, (_, s) => `    case ${s}u: { a${s}[o] = lo; a${s}[o + 1u] = hi; }`).join("\n")}
-    default: {}
-  }
-}`
 
 const loadFn = (segments: number, tps: number): string => `
 fn ld(t: u32, w: u32) -> vec2u {
-  let o = (t % ${tps}u) * 1024u + w;
+  let o = (t % ${tps}u) * 512u + w;
   switch (t / ${tps}u) {
-${Array.from({ length: segments }, (_, s) => `    case ${s}u: { return vec2u(a${s}[o], a${s}[o + 1u]); }`).join("\n")}
+${Array.from({ length: segments }, (_, s) => `    case ${s}u: { return a${s}[o]; }`).join("\n")}
     default: { return vec2u(0u, 0u); }
+  }
+}`
+
+/** Per-segment writer: the segment is chosen once per descriptor, not per store. */
+const runFn = (s: number): string => `
+fn run${s}(o: u32, li: u32, d: u32, count: u32, kind: u32) {
+  if (kind == 0u) {
+    let l0 = descs[d + 4u];
+    for (var j = li; j < count; j += ${WG}u) { a${s}[o + j] = lits[l0 + j]; }
+    return;
+  }
+  let blo = descs[d + 4u];
+  let bhi = descs[d + 5u];
+  let inc = descs[d + 6u];
+  let flags = descs[d + 7u] & 0xfffu;
+  for (var j = li; j < count; j += ${WG}u) {
+    let flo = blo + j * inc;
+    let fhi = bhi + select(0u, 1u, flo < blo);
+    a${s}[o + j] = vec2u((flo << 12u) | flags, (flo >> 20u) | (fhi << 12u));
   }
 }`
 
@@ -39,27 +49,18 @@ ${Array.from({ length: segments }, (_, s) => `    case ${s}u: { return vec2u(a${
 export const applySource = (segments: number, tps: number): string => `
 ${arenaDecls(segments, "read_write")}
 @group(0) @binding(${segments}) var<storage, read> descs: array<u32>;
-@group(0) @binding(${segments + 1}) var<storage, read> lits: array<u32>;
-${storeFn(segments, tps)}
+@group(0) @binding(${segments + 1}) var<storage, read> lits: array<vec2u>;
+${Array.from({ length: segments }, (_, s) => runFn(s)).join("\n")}
 @compute @workgroup_size(${WG})
 fn apply(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
   let d = wg.x * 8u;
   let table = descs[d];
-  let first = descs[d + 1u];
+  let o = (table % ${tps}u) * 512u + descs[d + 1u];
   let count = descs[d + 2u];
   let kind = descs[d + 3u];
-  for (var j = li; j < count; j += ${WG}u) {
-    let w = (first + j) * 2u;
-    if (kind == 0u) {
-      let l = (descs[d + 4u] + j) * 2u;
-      st(table, w, lits[l], lits[l + 1u]);
-    } else {
-      let blo = descs[d + 4u];
-      let add = j * descs[d + 6u];
-      let flo = blo + add;
-      let fhi = descs[d + 5u] + select(0u, 1u, flo < blo);
-      st(table, w, (flo << 12u) | (descs[d + 7u] & 0xfffu), (flo >> 20u) | (fhi << 12u));
-    }
+  switch (table / ${tps}u) {
+${Array.from({ length: segments }, (_, s) => `    case ${s}u: { run${s}(o, li, d, count, kind); }`).join("\n")}
+    default: {}
   }
 }
 `
@@ -70,8 +71,8 @@ fn apply(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: 
  */
 export const translateSource = (segments: number, tps: number): string => `
 ${arenaDecls(segments, "read")}
-@group(0) @binding(${segments}) var<storage, read> vas: array<u32>;
-@group(0) @binding(${segments + 1}) var<storage, read_write> outp: array<u32>;
+@group(0) @binding(${segments}) var<storage, read> vas: array<vec2u>;
+@group(0) @binding(${segments + 1}) var<storage, read_write> outp: array<vec2u>;
 struct P { n: u32, root: u32, levels: u32, stride: u32 }
 @group(0) @binding(${segments + 2}) var<uniform> p: P;
 ${loadFn(segments, tps)}
@@ -83,12 +84,12 @@ fn idx(v: vec2u, shift: u32) -> u32 {
 @compute @workgroup_size(${WG})
 fn translate(@builtin(global_invocation_id) gid: vec3u) {
   for (var i = gid.x; i < p.n; i += p.stride) {
-    let v = vec2u(vas[2u * i], vas[2u * i + 1u]);
+    let v = vas[i];
     var table = p.root;
     var r = vec2u(0u, ${FAULT}u);
     for (var level = i32(p.levels) - 1; level >= 0; level--) {
       let shift = 12u + 9u * u32(level);
-      let e = ld(table, idx(v, shift) * 2u);
+      let e = ld(table, idx(v, shift));
       if ((e.x & ${PteBits.PRESENT}u) == 0u) { r = vec2u(u32(level), ${FAULT}u); break; }
       if (level == 0 || (e.x & ${PteBits.LEAF}u) != 0u) {
         let mask = select((1u << (shift & 31u)) - 1u, 0xffffffffu, shift >= 32u);
@@ -97,8 +98,7 @@ fn translate(@builtin(global_invocation_id) gid: vec3u) {
       }
       table = (e.x >> 12u) | ((e.y & 0xfffffu) << 20u);
     }
-    outp[2u * i] = r.x;
-    outp[2u * i + 1u] = r.y;
+    outp[i] = r;
   }
 }
 `
