@@ -23,17 +23,15 @@
  */
 import { Invalid, NoSpace } from "@drmkit/core"
 import { Result } from "effect"
-import {
-  type Accounting,
-  carve,
-  exactRange,
-  freeOfOrderDescending,
-  fromTrees,
-  give,
-  inRange,
-  take
-} from "./internal/buddy-alloc.ts"
-import { ALLOCATED, Block, FREE, FreeIndex } from "./internal/buddy-tree.ts"
+import * as A from "./internal/buddy-alloc.ts"
+import { FreeIndex } from "./internal/buddy-tree.ts"
+
+// Hot-path bindings copied once (imported bindings can be getter calls under tsx/CJS interop).
+const { carve, exactRange, fromTrees, give, inRange, take } = A
+const NIL = -1
+const FREE = 0
+const ALLOCATED = 2
+type Accounting = A.Accounting
 
 /**
  * One allocated block (`struct drm_buddy_block`): `[offset, offset + size)`, `size = chunkSize <<
@@ -91,9 +89,10 @@ export interface FiniReport {
 }
 
 const WHAT = "drm_buddy"
-const isPow2 = (x: number) => Number.isSafeInteger(x) && x > 0 && Number.isInteger(Math.log2(x))
-const log2 = (x: number) => Math.round(Math.log2(x))
-const floorPow2 = (x: number) => 2 ** Math.floor(Math.log2(x))
+/** Exact floor(log2(x)) for a positive safe integer (no floating-point rounding near 2^k). */
+const log2 = (x: number) => (x < 4294967296 ? 31 - Math.clz32(x) : 63 - Math.clz32(Math.floor(x / 4294967296)))
+const isPow2 = (x: number) => Number.isSafeInteger(x) && x > 0 && 2 ** log2(x) === x
+const floorPow2 = (x: number) => 2 ** log2(x)
 const ceilPow2 = (x: number) => {
   const f = floorPow2(x)
   return f === x ? x : f * 2
@@ -101,6 +100,28 @@ const ceilPow2 = (x: number) => {
 const invalid = (what: string, reason: string, value: unknown) => Result.fail(new Invalid({ what, reason, value }))
 const mkInvalid = (what: string, reason: string, value: unknown) => new Invalid({ what, reason, value })
 const badInt = (x: unknown): boolean => typeof x !== "number" || !Number.isSafeInteger(x) || x < 0
+
+/** A handle on an allocated block: the block id plus the generation it was handed out at. */
+class Handle implements BuddyBlock {
+  readonly offset: number
+  readonly size: number
+  readonly order: number
+  readonly clear: boolean
+  /** @internal */ readonly owner: BuddyAllocator
+  /** @internal */ readonly id: number
+  /** @internal */ readonly gen: number
+
+  constructor(owner: BuddyAllocator, ix: FreeIndex, id: number) {
+    const s = ix.s
+    this.owner = owner
+    this.id = id
+    this.gen = s.gen[id] as number
+    this.offset = s.off[id] as number
+    this.order = s.ord[id] as number
+    this.size = s.size(id)
+    this.clear = s.clr[id] === 1
+  }
+}
 
 /**
  * A buddy allocator instance (`struct drm_buddy`). Create with {@link make}.
@@ -115,7 +136,7 @@ export class BuddyAllocator {
   readonly chunkSize: number
   /** Order of the largest root (`mm->max_order`). */
   readonly maxOrder: number
-  private readonly roots: ReadonlyArray<Block>
+  private readonly roots: ReadonlyArray<number>
   private readonly ix: FreeIndex
   private readonly acc: Accounting
   private finished = false
@@ -127,10 +148,10 @@ export class BuddyAllocator {
     this.maxOrder = log2(floorPow2(size)) - log2(chunkSize)
     this.ix = new FreeIndex(this.maxOrder, chunkSize)
     this.acc = { avail: size }
-    const roots: Array<Block> = []
+    const roots: Array<number> = []
     for (let offset = 0, left = size; left > 0; ) {
       const rootSize = floorPow2(left)
-      const root = new Block(this, undefined, log2(rootSize / chunkSize), offset, rootSize)
+      const root = this.ix.s.make(NIL, log2(rootSize / chunkSize), offset, 0)
       this.ix.markFree(root)
       roots.push(root)
       offset += rootSize
@@ -158,6 +179,12 @@ export class BuddyAllocator {
     if (this.finished) throw new Error("drm_buddy: BUG: allocator used after fini")
   }
 
+  private handles(ids: ReadonlyArray<number>): Array<BuddyBlock> {
+    const out: Array<BuddyBlock> = new Array(ids.length)
+    for (let i = 0; i < ids.length; i++) out[i] = new Handle(this, this.ix, ids[i] as number)
+    return out
+  }
+
   /**
    * Models `drm_buddy_alloc_blocks()`. Fails with `Invalid` for bad arguments (state unchanged)
    * and `NoSpace` (`-ENOSPC`) when it does not fit (state unchanged too).
@@ -176,7 +203,7 @@ export class BuddyAllocator {
         return invalid("start/end", `exact range must be aligned to minBlockSize ${minBlock}`, { start, end })
       }
       const out = exactRange(this.ix, this.acc, this.roots, start, opts.size, false)
-      return out.ok ? Result.succeed(out.blocks) : Result.fail(this.noSpace(opts.size))
+      return out.ok ? Result.succeed(this.handles(out.blocks)) : Result.fail(this.noSpace(opts.size))
     }
     let size = opts.size
     let min = minBlock
@@ -190,8 +217,19 @@ export class BuddyAllocator {
     if (blocks === undefined) {
       return contiguous && !range ? this.tryHarder(opts.size, minBlock) : Result.fail(this.noSpace(opts.size))
     }
-    if (opts.trimDisable !== true && size !== opts.size) this.trimTail(blocks, size - opts.size)
-    return Result.succeed(blocks)
+    if (opts.trimDisable !== true && size !== opts.size) {
+      const last = blocks.pop() as number
+      const s = this.ix.s
+      carve(
+        this.ix,
+        this.acc,
+        last,
+        s.off[last] as number,
+        (s.off[last] as number) + s.size(last) - (size - opts.size),
+        blocks
+      )
+    }
+    return Result.succeed(this.handles(blocks))
   }
 
   private validate(o: AllocOptions): Invalid | undefined {
@@ -223,19 +261,20 @@ export class BuddyAllocator {
     end: number,
     range: boolean,
     o: AllocOptions
-  ): Array<Block> | undefined {
+  ): Array<number> | undefined {
     const minOrder = log2(min / this.chunkSize)
     let pages = size / this.chunkSize
     let order = log2(floorPow2(pages))
-    const got: Array<Block> = []
+    const got: Array<number> = []
     while (pages > 0) {
       order = Math.min(order, log2(floorPow2(pages)))
       let b = this.one(order, start, end, range, o)
-      while (b === undefined) {
+      while (b === NIL) {
         if (order === minOrder) {
-          if (this.ix.clearAvail > 0 && this.ix.forceMerge(start, end, minOrder))
+          if (this.ix.clearAvail > 0 && this.ix.forceMerge(start, end, minOrder)) {
             b = this.one(minOrder, start, end, range, o)
-          if (b !== undefined) break
+          }
+          if (b !== NIL) break
           for (const g of got) give(this.ix, this.acc, g)
           return undefined
         }
@@ -244,37 +283,31 @@ export class BuddyAllocator {
       }
       take(this.ix, this.acc, b, false)
       got.push(b)
-      pages -= 2 ** b.order
+      pages -= 2 ** order
     }
     return got
   }
 
-  private one(k: number, start: number, end: number, range: boolean, o: AllocOptions): Block | undefined {
-    return range
-      ? inRange(this.ix, this.maxOrder, start, end, k, o.clear === true)
-      : fromTrees(this.ix, this.maxOrder, k, o.clear === true, o.topdown === true)
-  }
-
-  /** The trim step of `drm_buddy_alloc_blocks`: give back `excess` bytes from the last block. */
-  private trimTail(blocks: Array<BuddyBlock>, excess: number): void {
-    const last = blocks.pop() as Block
-    const r = this.trimBlock(last, last.size - excess, last.offset)
-    for (const b of r) blocks.push(b)
+  private one(k: number, start: number, end: number, range: boolean, o: AllocOptions): number {
+    const clear = o.clear === true ? 1 : 0
+    return range ? inRange(this.ix, start, end, k, clear) : fromTrees(this.ix, k, clear, o.topdown === true)
   }
 
   /** `__alloc_contig_try_harder`: a contiguous range made of a free block plus its neighbours. */
   private tryHarder(size: number, minBlock: number): Result.Result<Array<BuddyBlock>, NoSpace> {
     const order = log2(floorPow2(size) / this.chunkSize)
     if (order === 0) return Result.fail(this.noSpace(size))
-    for (const off of freeOfOrderDescending(this.ix, order)) {
-      const still = (c: boolean) => this.ix.tree(c, order).find(off) !== undefined
-      if (!still(false) && !still(true)) continue
+    const s = this.ix.s
+    const cands = [...this.ix.freeIds(0, order), ...this.ix.freeIds(1, order)].map((b) => s.off[b] as number)
+    cands.sort((a, b) => b - a)
+    for (const off of cands) {
+      if (this.ix.tree(0, order).find(off) === NIL && this.ix.tree(1, order).find(off) === NIL) continue
       const rhs = exactRange(this.ix, this.acc, this.roots, off, size, true)
-      if (rhs.ok) return Result.succeed(rhs.blocks)
+      if (rhs.ok) return Result.succeed(this.handles(rhs.blocks))
       const lhsSize = Math.ceil(Math.max(size - rhs.filled, minBlock) / minBlock) * minBlock
       if (off - lhsSize >= 0) {
         const lhs = exactRange(this.ix, this.acc, this.roots, off - lhsSize, lhsSize, false)
-        if (lhs.ok) return Result.succeed([...lhs.blocks, ...rhs.blocks])
+        if (lhs.ok) return Result.succeed(this.handles([...lhs.blocks, ...rhs.blocks]))
       }
       for (const g of rhs.blocks) give(this.ix, this.acc, g)
     }
@@ -283,31 +316,37 @@ export class BuddyAllocator {
 
   /**
    * Models `drm_buddy_block_trim()`: keeps `[start, start + newSize)` of one allocated block and
-   * frees the rest. Returns the blocks now making up the allocation, ascending.
+   * frees the rest. Returns the blocks now making up the allocation, ascending; `block` itself is
+   * no longer valid unless it is returned unchanged.
    */
   trim(block: BuddyBlock, newSize: number, start?: number): Result.Result<Array<BuddyBlock>, Invalid> {
     this.live()
     const b = this.own(block)
-    const at = start ?? b.offset
-    if (badInt(newSize) || newSize === 0 || newSize % this.chunkSize !== 0 || newSize > b.size) {
-      return invalid("newSize", `must be a positive multiple of ${this.chunkSize} <= ${b.size}`, newSize)
+    const s = this.ix.s
+    const off = s.off[b] as number
+    const bsize = s.size(b)
+    const at = start ?? off
+    if (badInt(newSize) || newSize === 0 || newSize % this.chunkSize !== 0 || newSize > bsize) {
+      return invalid("newSize", `must be a positive multiple of ${this.chunkSize} <= ${bsize}`, newSize)
     }
-    if (badInt(at) || at < b.offset || at % this.chunkSize !== 0 || at + newSize > b.end) {
+    if (badInt(at) || at < off || at % this.chunkSize !== 0 || at + newSize > off + bsize) {
       return invalid("start", "must be chunk aligned and keep the range inside the block", at)
     }
-    return Result.succeed(newSize === b.size ? [b] : this.trimBlock(b, newSize, at))
-  }
-
-  private trimBlock(b: Block, newSize: number, at: number): Array<Block> {
-    const out: Array<Block> = []
+    if (newSize === bsize) return Result.succeed([block])
+    const out: Array<number> = []
     carve(this.ix, this.acc, b, at, at + newSize, out)
-    return out
+    return Result.succeed(this.handles(out))
   }
 
-  private own(block: BuddyBlock): Block {
-    if (!(block instanceof Block) || block.owner !== this) throw new Error("drm_buddy: BUG: block of another allocator")
-    if (block.state !== ALLOCATED) throw new Error("drm_buddy: BUG: block is not allocated")
-    return block
+  /** Validates a handle: ours, still allocated, same generation; else a defect. */
+  private own(block: BuddyBlock): number {
+    if (!(block instanceof Handle) || block.owner !== this)
+      throw new Error("drm_buddy: BUG: block of another allocator")
+    const s = this.ix.s
+    if (s.gen[block.id] !== block.gen || s.st[block.id] !== ALLOCATED) {
+      throw new Error("drm_buddy: BUG: block is not allocated")
+    }
+    return block.id
   }
 
   /**
@@ -318,12 +357,14 @@ export class BuddyAllocator {
     this.live()
     const list = Array.isArray(blocks) ? (blocks as ReadonlyArray<BuddyBlock>) : [...blocks]
     for (const b of list) this.own(b)
-    const cleared = opts.cleared === true
+    const cleared = opts.cleared === true ? 1 : 0
+    const s = this.ix.s
     for (const x of list) {
-      const b = x as Block
-      if (b.state !== ALLOCATED) throw new Error("drm_buddy: BUG: block freed twice")
-      b.clear = cleared
-      give(this.ix, this.acc, b)
+      const id = (x as Handle).id
+      if (s.st[id] !== ALLOCATED || s.gen[id] !== (x as Handle).gen)
+        throw new Error("drm_buddy: BUG: block freed twice")
+      s.clr[id] = cleared
+      give(this.ix, this.acc, id)
     }
   }
 
@@ -337,28 +378,29 @@ export class BuddyAllocator {
   freeBlocksByOrder(): Array<{ readonly order: number; readonly blocks: number; readonly clear: number }> {
     const out = []
     for (let o = this.maxOrder; o >= 0; o--) {
-      const clear = this.ix.tree(true, o).size
-      out.push({ order: o, blocks: this.ix.tree(false, o).size + clear, clear })
+      const clear = this.ix.tree(1, o).size
+      out.push({ order: o, blocks: this.ix.tree(0, o).size + clear, clear })
     }
     return out
+  }
+
+  private view(b: number): BuddyBlock {
+    const s = this.ix.s
+    return { offset: s.off[b] as number, size: s.size(b), order: s.ord[b] as number, clear: s.clr[b] === 1 }
   }
 
   /** All free blocks in offset order (for checks and debugging). */
   freeBlocks(): Array<BuddyBlock> {
     const out: Array<BuddyBlock> = []
-    for (const side of this.ix.trees) for (const t of side) for (const b of t.values()) out.push(b)
+    for (let o = 0; o <= this.maxOrder; o++) {
+      for (const c of [0, 1]) for (const b of this.ix.freeIds(c, o)) out.push(this.view(b))
+    }
     return out.sort((a, b) => a.offset - b.offset)
   }
 
   /** Root blocks (`mm->roots`), free or not. */
   rootBlocks(): Array<BuddyBlock & { readonly free: boolean }> {
-    return this.roots.map((r) => ({
-      offset: r.offset,
-      size: r.size,
-      order: r.order,
-      clear: r.clear,
-      free: r.state === FREE
-    }))
+    return this.roots.map((r) => ({ ...this.view(r), free: this.ix.s.st[r] === FREE }))
   }
 
   /**
@@ -367,12 +409,13 @@ export class BuddyAllocator {
    */
   fini(): FiniReport {
     this.live()
+    const s = this.ix.s
     for (const r of this.roots) {
       let merged = true
-      while (r.state !== FREE && merged) merged = this.ix.forceMerge(r.offset, r.end, r.order)
+      while (s.st[r] !== FREE && merged) merged = this.ix.forceMerge(s.off[r] as number, s.end(r), s.ord[r] as number)
     }
     this.finished = true
-    const whole = this.roots.every((r) => r.state === FREE)
+    const whole = this.roots.every((r) => s.st[r] === FREE)
     return { clean: whole && this.acc.avail === this.size, leaked: this.size - this.acc.avail }
   }
 }

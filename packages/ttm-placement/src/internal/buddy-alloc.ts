@@ -1,51 +1,54 @@
 /**
- * The allocation searches of the buddy allocator, over the tree in `buddy-tree.ts`:
- * from the free trees (bottom order first or top-down), inside a range (fpfn/lpfn), and the exact
- * range walk used by `start + size == end`, trim and the contiguous try-harder fallback.
+ * The allocation searches of the buddy allocator, over the index in `buddy-tree.ts`: from the free
+ * trees (bottom order first or top-down), inside a range (fpfn/lpfn), the exact range walk used by
+ * `start + size == end` and the contiguous try-harder fallback, and the trim carve.
  *
  * @internal
  */
+import type { FreeIndex } from "./buddy-tree.ts"
 
-import type { ITreap } from "./buddy-itreap.ts"
-import { ALLOCATED, type Block, FREE, type FreeIndex, SPLIT } from "./buddy-tree.ts"
+// Local copies of the store's constants (see buddy-tree.ts).
+const NIL = -1
+const FREE = 0
+const SPLIT = 1
+const ALLOCATED = 2
 
 /** Mutable accounting shared with the allocator. @internal */
 export interface Accounting {
   avail: number
 }
 
-/** Marks a free block allocated and charges it (`indexed`: still in the free trees). @internal */
-export const take = (ix: FreeIndex, acc: Accounting, b: Block, indexed = true): void => {
+/** Marks a block allocated and charges it (`indexed`: it is still in the free trees). @internal */
+export const take = (ix: FreeIndex, acc: Accounting, b: number, indexed: boolean): void => {
   if (indexed) ix.unmarkFree(b)
-  b.state = ALLOCATED
-  acc.avail -= b.size
-  if (b.clear) ix.clearAvail -= b.size
+  const s = ix.s
+  s.st[b] = ALLOCATED
+  const size = s.size(b)
+  acc.avail -= size
+  if (s.clr[b] === 1) ix.clearAvail -= size
 }
 
 /** Returns an allocated block, keeping its clear bit, and coalesces (`drm_buddy_free_block`). @internal */
-export const give = (ix: FreeIndex, acc: Accounting, b: Block): void => {
-  acc.avail += b.size
-  if (b.clear) ix.clearAvail += b.size
+export const give = (ix: FreeIndex, acc: Accounting, b: number): void => {
+  const s = ix.s
+  const size = s.size(b)
+  acc.avail += size
+  if (s.clr[b] === 1) ix.clearAvail += size
   ix.mergeUp(b, false)
 }
 
-const better = (a: Block | undefined, b: Block | undefined): Block | undefined =>
-  a === undefined ? b : b === undefined ? a : b.offset > a.offset ? b : a
-
-/** Highest block of the lowest order (or, top-down, highest over all orders) in the chosen trees. */
-const pickFrom = (
-  ix: FreeIndex,
-  maxOrder: number,
-  order: number,
-  clear: boolean,
-  both: boolean,
-  topdown: boolean
-): Block | undefined => {
-  let best: Block | undefined
-  for (let o = order; o <= maxOrder; o++) {
-    best = better(best, ix.tree(clear, o).last())
-    if (both) best = better(best, ix.tree(!clear, o).last())
-    if (best !== undefined && !topdown) return best
+/** Highest block of the lowest order (or, top-down, the highest over all orders) in the chosen trees. */
+const pick = (ix: FreeIndex, order: number, clear: number, both: boolean, topdown: boolean): number => {
+  const off = ix.s.off
+  let best = NIL
+  for (let o = order; o <= ix.maxOrder; o++) {
+    let b = ix.tree(clear, o).last()
+    if (both) {
+      const c = ix.tree(1 - clear, o).last()
+      if (b === NIL || (c !== NIL && (off[c] as number) > (off[b] as number))) b = c
+    }
+    if (b !== NIL && (best === NIL || (off[b] as number) > (off[best] as number))) best = b
+    if (best !== NIL && !topdown) return best
   }
   return best
 }
@@ -53,84 +56,82 @@ const pickFrom = (
 /**
  * `alloc_from_freetree`: a free block of at least `order` from the trees of the wanted clear state —
  * lowest order first, highest offset within it; or, top-down, the highest offset over all orders —
- * falling back to either clear state. Splits it down (keeping the upper half) to `order`.
+ * falling back to either clear state. Split down (keeping the upper half) to `order`; returned
+ * unindexed.
  */
-export const fromTrees = (
-  ix: FreeIndex,
-  maxOrder: number,
-  order: number,
-  clear: boolean,
-  topdown: boolean
-): Block | undefined => {
-  let b = pickFrom(ix, maxOrder, order, clear, false, topdown)
-  if (b === undefined) b = pickFrom(ix, maxOrder, order, clear, true, topdown)
-  if (b === undefined) return undefined
-  while (b.order > order) b = ix.splitKeep(b, true)
-  if (b.state === FREE) ix.unmarkFree(b)
+export const fromTrees = (ix: FreeIndex, order: number, clear: number, topdown: boolean): number => {
+  let b = pick(ix, order, clear, false, topdown)
+  if (b === NIL) b = pick(ix, order, clear, true, topdown)
+  if (b === NIL) return NIL
+  const s = ix.s
+  if (s.st[b] === FREE) ix.unmarkFree(b)
+  while ((s.ord[b] as number) > order) b = ix.splitKeep(b, true)
   return b
 }
 
 /** Lowest aligned placement of a `req`-byte block inside `b ∩ [start, end)`, or -1. */
-const placementIn = (b: Block, start: number, end: number, req: number): number => {
-  const lo = Math.max(start, b.offset)
+const placementIn = (ix: FreeIndex, b: number, start: number, end: number, req: number): number => {
+  const s = ix.s
+  const lo = Math.max(start, s.off[b] as number)
   const p = Math.ceil(lo / req) * req
-  return p + req <= Math.min(end, b.end) ? p : -1
+  return p + req <= Math.min(end, s.end(b)) ? p : -1
 }
 
-/** Lowest placement in one order's tree: only the two blocks straddling `start` may fail. */
-const lowestIn = (
-  tree: ITreap<Block>,
-  size: number,
-  start: number,
-  end: number,
-  req: number
-): { block: Block; at: number } | undefined => {
-  let node = tree.ceil(start - size + 1)
-  for (let i = 0; i < 2 && node !== undefined && node.offset < end; i++) {
-    const at = placementIn(node, start, end, req)
-    if (at >= 0) return { block: node, at }
-    node = tree.next(node.offset)
+let hitBlock = NIL
+let hitAt = -1
+
+/** Lowest placement in one tree of order `o`: only the two blocks straddling `start` may fail. */
+const lowestIn = (ix: FreeIndex, clear: number, o: number, start: number, end: number, req: number): void => {
+  const tree = ix.tree(clear, o)
+  const size = ix.s.sizes[o] as number
+  let b = tree.ceil(start - size + 1)
+  for (let i = 0; i < 2 && b !== NIL && (ix.s.off[b] as number) < end; i++) {
+    const at = placementIn(ix, b, start, end, req)
+    if (at >= 0) {
+      if (hitBlock === NIL || at < hitAt) {
+        hitBlock = b
+        hitAt = at
+      }
+      return
+    }
+    b = tree.ceil(ix.s.off[b] as number, true)
   }
-  return undefined
+}
+
+const searchRange = (ix: FreeIndex, start: number, end: number, order: number, clear: number, both: boolean) => {
+  const req = ix.s.sizes[order] as number
+  hitBlock = NIL
+  hitAt = -1
+  for (let o = order; o <= ix.maxOrder; o++) {
+    lowestIn(ix, clear, o, start, end, req)
+    if (both) lowestIn(ix, 1 - clear, o, start, end, req)
+  }
 }
 
 /**
  * `__drm_buddy_alloc_range_bias`: the lowest-address free block of `order` that fits in
  * `[start, end)`, carved out of a larger free block if needed (splitting towards it). First pass
- * only looks at blocks of the wanted clear state, second pass at all.
+ * only looks at blocks of the wanted clear state, second pass at all. Returned unindexed.
  */
-export const inRange = (
-  ix: FreeIndex,
-  maxOrder: number,
-  start: number,
-  end: number,
-  order: number,
-  clear: boolean
-): Block | undefined => {
-  const req = ix.chunkSize * 2 ** order
-  const search = (states: ReadonlyArray<boolean>) => {
-    let best: { block: Block; at: number } | undefined
-    for (let o = order; o <= maxOrder; o++) {
-      const size = ix.chunkSize * 2 ** o
-      for (const s of states) {
-        const hit = lowestIn(ix.tree(s, o), size, start, end, req)
-        if (hit !== undefined && (best === undefined || hit.at < best.at)) best = hit
-      }
-    }
-    return best
+export const inRange = (ix: FreeIndex, start: number, end: number, order: number, clear: number): number => {
+  searchRange(ix, start, end, order, clear, false)
+  if (hitBlock === NIL) searchRange(ix, start, end, order, clear, true)
+  if (hitBlock === NIL) return NIL
+  const s = ix.s
+  let b = hitBlock
+  const at = hitAt
+  if (s.st[b] === FREE) ix.unmarkFree(b)
+  while ((s.ord[b] as number) > order) {
+    const o = s.ord[b] as number
+    b = ix.splitKeep(b, at >= (s.off[b] as number) + (s.sizes[o - 1] as number))
   }
-  const hit = search([clear]) ?? search([clear, !clear])
-  if (hit === undefined) return undefined
-  let b = hit.block
-  while (b.order > order) b = ix.splitKeep(b, hit.at >= b.offset + b.size / 2)
-  if (b.state === FREE) ix.unmarkFree(b)
   return b
 }
 
 /** Outcome of {@link exactRange}. @internal */
 export interface RangeOutcome {
   readonly ok: boolean
-  readonly blocks: Array<Block>
+  readonly blocks: Array<number>
   readonly filled: number
 }
 
@@ -142,31 +143,34 @@ export interface RangeOutcome {
 export const exactRange = (
   ix: FreeIndex,
   acc: Accounting,
-  roots: ReadonlyArray<Block>,
+  roots: ReadonlyArray<number>,
   start: number,
   size: number,
   partial: boolean
 ): RangeOutcome => {
+  const s = ix.s
   const end = start + size
   const stack = [...roots].reverse()
-  const blocks: Array<Block> = []
+  const blocks: Array<number> = []
   let filled = 0
   let ok = true
   while (stack.length > 0) {
-    const b = stack.pop() as Block
-    if (b.end <= start || b.offset >= end) continue
-    if (b.state === ALLOCATED) {
+    const b = stack.pop() as number
+    const bo = s.off[b] as number
+    if (s.end(b) <= start || bo >= end) continue
+    const st = s.st[b]
+    if (st === ALLOCATED) {
       ok = false
       break
     }
-    if (b.state === FREE && b.offset >= start && b.end <= end) {
-      take(ix, acc, b)
+    if (st === FREE && bo >= start && s.end(b) <= end) {
+      take(ix, acc, b, true)
       blocks.push(b)
-      filled += b.size
+      filled += s.size(b)
       continue
     }
-    if (b.state === FREE) ix.split(b)
-    if (b.state === SPLIT) stack.push(b.right as Block, b.left as Block)
+    if (st === FREE) ix.split(b)
+    if (s.st[b] === SPLIT) stack.push(s.rgt[b] as number, s.lft[b] as number)
   }
   if (ok && filled >= size) return { ok: true, blocks, filled }
   if (partial) return { ok: false, blocks, filled }
@@ -174,36 +178,35 @@ export const exactRange = (
   return { ok: false, blocks: [], filled: 0 }
 }
 
-/** Free blocks of one order in both clear states, highest offset first (try-harder candidates). */
-export const freeOfOrderDescending = (ix: FreeIndex, order: number): Array<number> => {
-  const out = [...ix.tree(false, order).values(), ...ix.tree(true, order).values()].map((b) => b.offset)
-  return out.sort((a, b) => b - a)
-}
-
 /**
  * Trim core: `b` (allocated, unindexed) keeps `[start, end)` and every other part of it becomes
- * free. Walks down only along the kept range's edges. Returns the kept blocks, ascending.
+ * free. Walks down only along the kept range's edges. Pushes the kept blocks, ascending.
  */
 export const carve = (
   ix: FreeIndex,
   acc: Accounting,
-  b: Block,
+  b: number,
   start: number,
   end: number,
-  out: Array<Block>
+  out: Array<number>
 ): void => {
-  if (b.offset >= start && b.end <= end) {
-    b.state = ALLOCATED
+  const s = ix.s
+  const bo = s.off[b] as number
+  const be = s.end(b)
+  if (bo >= start && be <= end) {
+    s.st[b] = ALLOCATED
     out.push(b)
     return
   }
-  if (b.end <= start || b.offset >= end) {
-    acc.avail += b.size
-    if (b.clear) ix.clearAvail += b.size
+  if (be <= start || bo >= end) {
+    const size = s.size(b)
+    acc.avail += size
+    if (s.clr[b] === 1) ix.clearAvail += size
     ix.markFree(b)
     return
   }
-  const [l, r] = ix.halve(b)
+  const l = ix.halve(b)
+  const r = ix.right
   carve(ix, acc, l, start, end, out)
   carve(ix, acc, r, start, end, out)
 }
