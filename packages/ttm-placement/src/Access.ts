@@ -69,7 +69,7 @@ export const write = (
     if (res === undefined) return yield* new Invalid({ what: bo.name, reason: "has no backing (validate it first)" })
     const dst = slice(bo.device.storage.extents(res), offset, data.length)
     const fence = bo.device.storage.gpu.write(fencesUpTo(bo.resv, "bookkeep"), dst, data)
-    addFence(held, fence, "write")
+    yield* addFence(held, fence, "write")
     return fence
   })
 
@@ -86,7 +86,7 @@ export const checksum = (held: Held, bo: Bo): Effect.Effect<number, RestartSys |
     const res = bo.resource
     if (res === undefined) return checksumCpu(new Uint32Array(bo.size / 4))
     const job = bo.device.storage.gpu.checksum(fencesUpTo(bo.resv, "write"), bo.device.storage.extents(res))
-    addFence(held, job.fence, "read")
+    yield* addFence(held, job.fence, "read")
     return yield* Effect.promise(() => job.value)
   })
 
@@ -103,6 +103,6 @@ export const readback = (held: Held, bo: Bo): Effect.Effect<Uint8Array, RestartS
     const res = bo.resource
     if (res === undefined) return new Uint8Array(bo.size)
     const job = bo.device.storage.gpu.readbackJob(fencesUpTo(bo.resv, "write"), bo.device.storage.extents(res))
-    addFence(held, job.fence, "read")
+    yield* addFence(held, job.fence, "read")
     return yield* Effect.promise(() => job.value)
   })

@@ -6,7 +6,7 @@
  */
 import { checkInt, Invalid } from "@drmkit/core"
 import type { Device } from "./Device.ts"
-import { Resv } from "./internal/resv.ts"
+import { make as makeResv, type Resv } from "./internal/resv.ts"
 import type { BulkMove } from "./Lru.ts"
 import { MAX_BO_PRIORITY, PAGE_SIZE } from "./Placement.ts"
 import type { Resource, ResourceOwner } from "./Resource.ts"
@@ -90,7 +90,7 @@ export class Bo implements ResourceOwner {
     this.pageAlignment = o.pageAlignment ?? 1
     this.type = o.type ?? "device"
     this.priority = o.priority ?? 0
-    this.ownResv = new Resv(`${this.name}.resv`)
+    this.ownResv = makeResv(`${this.name}.resv`)
     this.resv = o.resv ?? this.ownResv
   }
   /** Whether the page array holds the contents in host memory. */

@@ -41,7 +41,7 @@ export const evictAll = (
         const h = yield* lock(bo.resv).pipe(Effect.orDie)
         const step = yield* Effect.ensuring(
           bo.resource === res && bo.pinCount === 0 ? evictBo(device, h, bo, ctx) : Effect.succeed("skip" as const),
-          Effect.sync(() => unlock(h))
+          unlock(h)
         )
         if (step === "progress") n++
       }

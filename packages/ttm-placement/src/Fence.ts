@@ -1,14 +1,14 @@
 /**
- * Fences as TTM sees them (`struct dma_fence`): move jobs, writes and reads complete as fences in
- * the BO's reservation. Until @drmkit/resv-locking's `DmaFence` is wired in, this is a minimal
- * signal-once fence with callbacks.
+ * Fences as TTM sees them: `DmaFence`s of @drmkit/resv-locking. Move jobs, writes and reads
+ * complete as fences in the BO's reservation; a manager remembers its last pipelined move fence.
  *
  * @since 0.1.0
  */
-import { allOf, type FenceLike, JobFence, whenSignaled } from "./internal/fence.ts"
+import type { DmaFence } from "@drmkit/resv-locking"
+import { allOf, type FenceLike, newFence, whenSignaled } from "./internal/fence.ts"
 
 /**
- * The fence interface TTM consumes.
+ * The fence type TTM consumes (`struct dma_fence`).
  *
  * @since 0.1.0
  * @category models
@@ -16,20 +16,12 @@ import { allOf, type FenceLike, JobFence, whenSignaled } from "./internal/fence.
 export type Fence = FenceLike
 
 /**
- * A fence that signals once (`dma_fence_init` + `dma_fence_signal`).
- *
- * @since 0.1.0
- * @category models
- */
-export { JobFence }
-
-/**
- * A new unsignalled fence.
+ * A new unsignalled fence on `context` (default: TTM's own timeline).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (name = "fence"): JobFence => new JobFence(name)
+export const make = (context?: DmaFence.FenceContext): FenceLike => newFence(context)
 
 /**
  * A fence that signals when all of `fences` have (`dma_fence_array`, signal on all).
@@ -37,7 +29,7 @@ export const make = (name = "fence"): JobFence => new JobFence(name)
  * @since 0.1.0
  * @category constructors
  */
-export const all: (name: string, fences: ReadonlyArray<FenceLike>) => JobFence = allOf
+export const all: (fences: ReadonlyArray<FenceLike>) => FenceLike = allOf
 
 /**
  * Resolves once `f` has signalled.

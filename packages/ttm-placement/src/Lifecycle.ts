@@ -40,7 +40,7 @@ export const create = (
     const held = o.held ?? (yield* lock(bo.resv).pipe(Effect.orDie))
     yield* validate(held, bo, placement, o.ctx ?? opCtx()).pipe(
       Effect.onError(() => Effect.sync(() => device.bos.delete(bo))),
-      Effect.ensuring(Effect.sync(() => (own ? unlock(held) : undefined)))
+      Effect.ensuring(own ? unlock(held) : Effect.void)
     )
     return bo
   })
@@ -52,7 +52,7 @@ export const create = (
  * @since 0.1.0
  * @category destructors
  */
-export const release = (bo: Bo): Effect.Effect<void> => Effect.sync(() => releaseBo(bo.device, bo))
+export const release = (bo: Bo): Effect.Effect<void> => releaseBo(bo.device, bo)
 
 /**
  * Waits for every zombie to become idle and frees it (`ttm_device_delayed_workqueue` flush).
@@ -71,7 +71,7 @@ export const flushDelayed = (device: Device): Effect.Effect<number> =>
         reapLocked(device, bo)
         n++
       }
-      unlock(h)
+      yield* unlock(h)
     }
     return n
   })

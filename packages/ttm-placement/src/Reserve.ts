@@ -21,12 +21,13 @@ import { bumpTail } from "./Lru.ts"
 export type { Held, Resv, Ticket, Usage } from "./internal/resv.ts"
 
 /**
- * `ww_acquire_init` on the reservation class: a fresh ticket (older tickets win).
+ * A ww acquire context of `reservation_ww_class` for the scope (`ww_acquire_init` …
+ * `ww_acquire_fini`). Older tickets win contention (wait-die).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const makeTicket: (name?: string) => resv.Ticket = resv.makeTicket
+export const acquireTicket: () => Effect.Effect<resv.Ticket, never, Scope.Scope> = resv.acquireTicket
 
 /**
  * A reservation object, e.g. one shared by per-VM BOs (`dma_resv_init`).
@@ -34,7 +35,7 @@ export const makeTicket: (name?: string) => resv.Ticket = resv.makeTicket
  * @since 0.1.0
  * @category constructors
  */
-export const makeResv = (name: string): resv.Resv => new resv.Resv(name)
+export const makeResv = (name: string): resv.Resv => resv.make(name)
 
 /**
  * Options of {@link reserve}.
@@ -57,18 +58,28 @@ export interface ReserveOptions {
 export const reserve = (
   bo: Bo,
   o: ReserveOptions = {}
+): Effect.Effect<resv.Held, Busy | Deadlock | Already | Invalid> => reserveResv(bo.resv, o)
+
+/**
+ * {@link reserve} for a bare reservation (e.g. a per-VM resv shared by several BOs).
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const reserveResv = (
+  r: resv.Resv,
+  o: ReserveOptions = {}
 ): Effect.Effect<resv.Held, Busy | Deadlock | Already | Invalid> =>
   Effect.suspend((): Effect.Effect<resv.Held, Busy | Deadlock | Already | Invalid> => {
     if (o.noWait && o.ticket !== undefined) {
       return Effect.fail(new Invalid({ what: "reserve", reason: "noWait together with a ticket" }))
     }
     if (o.noWait) {
-      const h = resv.trylock(bo.resv)
-      return h === undefined
-        ? Effect.fail(new Busy({ what: bo.name, reason: "reservation is locked" }))
-        : Effect.succeed(h)
+      return Effect.flatMap(resv.trylock(r), (h) =>
+        h === undefined ? Effect.fail(new Busy({ what: r.name, reason: "reservation is locked" })) : Effect.succeed(h)
+      )
     }
-    return resv.lock(bo.resv, o.ticket)
+    return resv.lock(r, o.ticket)
   })
 
 /**
@@ -78,11 +89,11 @@ export const reserve = (
  * @category operations
  */
 export const unreserve = (held: resv.Held, bo: Bo): Effect.Effect<void> =>
-  Effect.sync(() => {
+  Effect.suspend(() => {
     const res = bo.resource
     const man = res === undefined ? undefined : bo.device.manager(res.memType)
-    if (res !== undefined && man !== undefined && bo.pinCount === 0) bumpTail(man.lru, res)
-    resv.unlock(held)
+    if (res !== undefined && man !== undefined && bo.pinCount === 0 && res.where === "lru") bumpTail(man.lru, res)
+    return resv.unlock(held)
   })
 
 /**
@@ -117,7 +128,7 @@ export const isHeld: (held: resv.Held) => boolean = resv.isHeld
  * @since 0.1.0
  * @category fences
  */
-export const addFence: (held: resv.Held, fence: FenceLike, usage: resv.Usage) => void = resv.addFence
+export const addFence: (held: resv.Held, fence: FenceLike, usage: resv.Usage) => Effect.Effect<void> = resv.addFence
 
 /**
  * `dma_resv_test_signaled` up to `usage` (default: every fence).
@@ -133,4 +144,13 @@ export const isIdle: (r: resv.Resv, usage?: resv.Usage) => boolean = resv.isIdle
  * @since 0.1.0
  * @category operations
  */
-export const unlock: (held: resv.Held) => void = resv.unlock
+export const unlock: (held: resv.Held) => Effect.Effect<void> = resv.unlock
+
+/**
+ * Locks a bare reservation for the scope (no ticket), e.g. a per-VM resv while creating its BOs.
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const lockedResv = (r: resv.Resv): Effect.Effect<resv.Held, never, Scope.Scope> =>
+  Effect.acquireRelease(resv.lock(r).pipe(Effect.orDie), resv.unlock)

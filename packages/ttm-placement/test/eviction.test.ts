@@ -62,8 +62,8 @@ describe("eviction", () => {
       const data = pattern(Q, 9)
       yield* write(busy, data)
       yield* Device.drain(dev)
-      const f = Fence.make("gpu-job")
-      yield* Reserve.withReserved(busy, (h) => Effect.sync(() => Reserve.addFence(h, f, "write")))
+      const f = Fence.make()
+      yield* Reserve.withReserved(busy, (h) => Reserve.addFence(h, f, "write"))
       const n1 = yield* bo(dev, Q, [place(MemType.SYSTEM)])
       // The idle victim goes; the evictor may still get Busy-skipped on the pipelined move fence.
       yield* Effect.exit(validate(n1, vram, Device.opCtx({ noWaitGpu: true })))
@@ -82,13 +82,10 @@ describe("eviction", () => {
     Effect.gen(function* () {
       const dev = yield* makeDevice({ vram: 2 * Q })
       const vm = Reserve.makeResv("vm")
-      const ticket = Reserve.makeTicket()
       yield* Effect.scoped(
         Effect.gen(function* () {
-          const h = yield* Effect.acquireRelease(
-            Reserve.reserve({ resv: vm } as never, { ticket }).pipe(Effect.orDie),
-            (h) => Effect.sync(() => Reserve.unlock(h))
-          )
+          const ticket = yield* Reserve.acquireTicket()
+          const h = yield* Effect.acquireRelease(Reserve.reserveResv(vm, { ticket }).pipe(Effect.orDie), Reserve.unlock)
           const a = yield* Lifecycle.create(dev, { size: 2 * Q, resv: vm }, vram, { held: h })
           const b = yield* Lifecycle.create(dev, { size: Q, resv: vm }, [place(MemType.SYSTEM)], { held: h })
           const err = yield* Effect.flip(Validate.validate(h, b, vram))
@@ -106,25 +103,27 @@ describe("eviction", () => {
     Effect.gen(function* () {
       const dev = yield* makeDevice({ vram: Q })
       const victim = yield* bo(dev, Q, vram)
-      const older = Reserve.makeTicket("older")
-      const younger = Reserve.makeTicket("younger")
       const locked = yield* Deferred.make<void>()
       const release = yield* Deferred.make<void>()
       const holder = yield* Effect.forkChild(
-        Effect.gen(function* () {
-          const h = yield* Reserve.reserve(victim, { ticket: older })
-          yield* Deferred.succeed(locked, undefined)
-          yield* Deferred.await(release)
-          Reserve.unlock(h)
-        })
+        Effect.scoped(
+          Effect.gen(function* () {
+            const older = yield* Reserve.acquireTicket()
+            const h = yield* Reserve.reserve(victim, { ticket: older })
+            yield* Deferred.succeed(locked, undefined)
+            yield* Deferred.await(release)
+            yield* Reserve.unlock(h)
+          })
+        )
       )
       yield* Deferred.await(locked)
       const b = yield* bo(dev, Q, [place(MemType.SYSTEM)])
       const err = yield* Effect.flip(
         Effect.scoped(
           Effect.gen(function* () {
+            const younger = yield* Reserve.acquireTicket()
             const h = yield* Reserve.reserve(b, { ticket: younger })
-            yield* Effect.addFinalizer(() => Effect.sync(() => Reserve.unlock(h)))
+            yield* Effect.addFinalizer(() => Reserve.unlock(h))
             return yield* Validate.validate(h, b, vram)
           })
         )
@@ -140,29 +139,31 @@ describe("eviction", () => {
     Effect.gen(function* () {
       const dev = yield* makeDevice({ vram: Q })
       const victim = yield* bo(dev, Q, vram)
-      const older = Reserve.makeTicket("older")
-      const younger = Reserve.makeTicket("younger")
-      const locked = yield* Deferred.make<void>()
-      const holder = yield* Effect.forkChild(
-        Effect.gen(function* () {
-          const h = yield* Reserve.reserve(victim, { ticket: younger })
-          yield* Deferred.succeed(locked, undefined)
-          yield* Effect.sleep("20 millis")
-          Reserve.unlock(h)
-        })
-      )
-      yield* Deferred.await(locked)
       const b = yield* bo(dev, Q, [place(MemType.SYSTEM)])
+      const locked = yield* Deferred.make<void>()
       yield* Effect.scoped(
         Effect.gen(function* () {
+          const older = yield* Reserve.acquireTicket()
+          const holder = yield* Effect.forkChild(
+            Effect.scoped(
+              Effect.gen(function* () {
+                const younger = yield* Reserve.acquireTicket()
+                const h = yield* Reserve.reserve(victim, { ticket: younger })
+                yield* Deferred.succeed(locked, undefined)
+                yield* Effect.sleep("20 millis")
+                yield* Reserve.unlock(h)
+              })
+            )
+          )
+          yield* Deferred.await(locked)
+          yield* Effect.addFinalizer(() => Fiber.join(holder).pipe(Effect.orDie))
           const h = yield* Reserve.reserve(b, { ticket: older })
-          yield* Effect.addFinalizer(() => Effect.sync(() => Reserve.unlock(h)))
+          yield* Effect.addFinalizer(() => Reserve.unlock(h))
           yield* Validate.validate(h, b, vram)
         })
       )
       assert.strictEqual(b.resource?.memType, MemType.VRAM)
       assert.strictEqual(victim.resource?.memType, MemType.TT)
-      yield* Fiber.join(holder)
     })
   )
 
@@ -172,8 +173,8 @@ describe("eviction", () => {
       const victim = yield* bo(dev, Q, vram)
       const data = pattern(Q, 3)
       yield* write(victim, data)
-      const gate = Fence.make("gate")
-      yield* Reserve.withReserved(victim, (h) => Effect.sync(() => Reserve.addFence(h, gate, "write")))
+      const gate = Fence.make()
+      yield* Reserve.withReserved(victim, (h) => Reserve.addFence(h, gate, "write"))
       const b = yield* bo(dev, Q, vram)
       const man = dev.manager(MemType.VRAM)
       assert.isFalse(man?.moveFence?.isSignaled ?? true, "eviction still queued behind the gate")

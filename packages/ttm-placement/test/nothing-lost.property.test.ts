@@ -139,8 +139,8 @@ const step = (dev: Device.Device, m: Model, op: Op) =>
       case "unpin":
         return void (yield* Reserve.withReserved(b, (h) => Pin.unpin(h, b)))
       case "busy": {
-        const f = Fence.make("reader")
-        yield* Reserve.withReserved(b, (h) => Effect.sync(() => Reserve.addFence(h, f, "read")))
+        const f = Fence.make()
+        yield* Reserve.withReserved(b, (h) => Reserve.addFence(h, f, "read"))
         setTimeout(() => f.signal(), 1 + (op.i % 4))
         return
       }

@@ -5,7 +5,7 @@
 
 import { Device, Lifecycle, Lru, Pin, Reserve } from "@drmkit/ttm-placement"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Deferred, Effect, Fiber } from "effect"
 import { bo, KiB, MemType, makeDevice, place } from "./helpers.ts"
 
 const S = 64 * KiB
@@ -22,8 +22,8 @@ describe("ttm_bo", () => {
       assert.isTrue(Reserve.isHeld(h))
       const err = yield* Effect.flip(Reserve.reserve(b, { noWait: true }))
       assert.strictEqual(err._tag, "Busy")
-      Reserve.unlock(h)
-      Reserve.unlock(yield* Reserve.reserve(b, { noWait: true }))
+      yield* Reserve.unlock(h)
+      yield* Reserve.unlock(yield* Reserve.reserve(b, { noWait: true }))
     })
   )
 
@@ -31,7 +31,9 @@ describe("ttm_bo", () => {
     Effect.gen(function* () {
       const dev = yield* makeDevice()
       const b = yield* bo(dev, S, vram)
-      const err = yield* Effect.flip(Reserve.reserve(b, { noWait: true, ticket: Reserve.makeTicket() }))
+      const err = yield* Effect.scoped(
+        Effect.flatMap(Reserve.acquireTicket(), (ticket) => Effect.flip(Reserve.reserve(b, { noWait: true, ticket })))
+      )
       assert.strictEqual(err._tag, "Invalid")
     })
   )
@@ -40,11 +42,15 @@ describe("ttm_bo", () => {
     Effect.gen(function* () {
       const dev = yield* makeDevice()
       const b = yield* bo(dev, S, vram)
-      const t = Reserve.makeTicket()
-      const h = yield* Reserve.reserve(b, { ticket: t })
-      const err = yield* Effect.flip(Reserve.reserve(b, { ticket: t }))
-      assert.strictEqual(err._tag, "Already")
-      Reserve.unlock(h)
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const t = yield* Reserve.acquireTicket()
+          const h = yield* Reserve.reserve(b, { ticket: t })
+          const err = yield* Effect.flip(Reserve.reserve(b, { ticket: t }))
+          assert.strictEqual(err._tag, "Already")
+          yield* Reserve.unlock(h)
+        })
+      )
     })
   )
 
@@ -53,15 +59,32 @@ describe("ttm_bo", () => {
       const dev = yield* makeDevice()
       const b1 = yield* bo(dev, S, vram)
       const b2 = yield* bo(dev, S, vram)
-      const older = Reserve.makeTicket("older")
-      const younger = Reserve.makeTicket("younger")
-      const h1 = yield* Reserve.reserve(b1, { ticket: older })
-      const h2 = yield* Reserve.reserve(b2, { ticket: younger })
-      const err = yield* Effect.flip(Reserve.reserve(b1, { ticket: younger }))
-      assert.strictEqual(err._tag, "Deadlock")
-      Reserve.unlock(h2)
-      Reserve.unlock(yield* Reserve.reserve(b2, { ticket: older }))
-      Reserve.unlock(h1)
+      const holding = yield* Deferred.make<void>()
+      const done = yield* Deferred.make<void>()
+      const older = yield* Effect.forkChild(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const t = yield* Reserve.acquireTicket()
+            const h1 = yield* Reserve.reserve(b1, { ticket: t })
+            yield* Deferred.succeed(holding, undefined)
+            yield* Deferred.await(done)
+            yield* Reserve.unlock(yield* Reserve.reserve(b2, { ticket: t }))
+            yield* Reserve.unlock(h1)
+          })
+        )
+      )
+      yield* Deferred.await(holding)
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const younger = yield* Reserve.acquireTicket()
+          const h2 = yield* Reserve.reserve(b2, { ticket: younger })
+          const err = yield* Effect.flip(Reserve.reserve(b1, { ticket: younger }))
+          assert.strictEqual(err._tag, "Deadlock")
+          yield* Reserve.unlock(h2)
+        })
+      )
+      yield* Deferred.succeed(done, undefined)
+      yield* Fiber.join(older)
     })
   )
 
@@ -118,7 +141,7 @@ describe("ttm_bo", () => {
       const h = yield* Reserve.reserve(b)
       const exit = yield* Effect.exit(Pin.pin(h, a))
       assert.isTrue(exit._tag === "Failure")
-      Reserve.unlock(h)
+      yield* Reserve.unlock(h)
     })
   )
 
@@ -128,7 +151,7 @@ describe("ttm_bo", () => {
       const vm = Reserve.makeResv("vm")
       const bulk = Pin.makeBulkMove()
       const x = yield* bo(dev, S, vram, { name: "x" })
-      const h = yield* Reserve.reserve({ resv: vm } as never)
+      const h = yield* Reserve.reserveResv(vm)
       const g1 = yield* Lifecycle.create(dev, { size: S, resv: vm, name: "g1" }, vram, { held: h })
       const y = yield* bo(dev, S, vram, { name: "y" })
       const g2 = yield* Lifecycle.create(dev, { size: S, resv: vm, name: "g2" }, vram, { held: h })
@@ -149,7 +172,7 @@ describe("ttm_bo", () => {
       yield* Pin.setBulkMove(h, g1, undefined)
       yield* Pin.setBulkMove(h, g2, undefined)
       assert.isTrue(bulk.isEmpty)
-      Reserve.unlock(h)
+      yield* Reserve.unlock(h)
       assert.instanceOf(bulk, Lru.BulkMove)
     })
   )
@@ -158,15 +181,15 @@ describe("ttm_bo", () => {
     Effect.gen(function* () {
       const dev = yield* makeDevice()
       const vm = Reserve.makeResv("vm")
-      const h = yield* Reserve.reserve({ resv: vm } as never)
+      const h = yield* Reserve.reserveResv(vm)
       const a = yield* Lifecycle.create(dev, { size: S, resv: vm }, vram, { held: h })
-      Reserve.unlock(h)
+      yield* Reserve.unlock(h)
       yield* Device.drain(dev)
       yield* Lifecycle.release(a)
       assert.isTrue(a.destroyed)
       assert.isFalse(dev.bos.has(a))
       assert.strictEqual(dev.manager(MemType.VRAM)?.usage, 0)
-      Reserve.unlock(yield* Reserve.reserve({ resv: vm } as never))
+      yield* Reserve.unlock(yield* Reserve.reserveResv(vm))
     })
   )
 })

@@ -66,9 +66,7 @@ describe("ttm_bo_validate", () => {
       const resv = Reserve.makeResv("vm")
       const b = yield* Effect.scoped(
         Effect.gen(function* () {
-          const h = yield* Effect.acquireRelease(Reserve.reserve({ resv } as never).pipe(Effect.orDie), (h) =>
-            Effect.sync(() => Reserve.unlock(h))
-          )
+          const h = yield* Reserve.lockedResv(resv)
           return yield* Lifecycle.create(dev, { size: BO_SIZE, resv }, [place(MemType.SYSTEM)], { held: h })
         })
       )
@@ -159,8 +157,8 @@ describe("ttm_bo_validate", () => {
       const dev = yield* kunitDevice([MemType.VRAM])
       const b = yield* bo(dev, BO_SIZE, [place(MemType.VRAM)])
       yield* Device.drain(dev)
-      const f = Fence.make("busy")
-      yield* Reserve.withReserved(b, (h) => Effect.sync(() => Reserve.addFence(h, f, "bookkeep")))
+      const f = Fence.make()
+      yield* Reserve.withReserved(b, (h) => Reserve.addFence(h, f, "bookkeep"))
       yield* validate(b, [])
       assert.isUndefined(b.resource)
       assert.strictEqual(dev.manager(MemType.VRAM)?.usage, BO_SIZE, "ghost still holds it")
@@ -175,7 +173,7 @@ describe("ttm_bo_validate", () => {
         const dev = yield* kunitDevice([MemType.VRAM, MemType.VRAM + 1])
         const b = yield* bo(dev, BO_SIZE, [place(MemType.SYSTEM)])
         const man = dev.manager(MemType.VRAM)
-        const f = Fence.make("move")
+        const f = Fence.make()
         if (man) man.moveFence = f
         const ctx = yield* validate(
           b,
@@ -238,8 +236,8 @@ describe("ttm_bo_validate", () => {
     Effect.gen(function* () {
       const dev = yield* kunitDevice([MemType.VRAM])
       const big = yield* bo(dev, MiB - BO_SIZE, [place(MemType.VRAM)])
-      const f = Fence.make("busy")
-      yield* Reserve.withReserved(big, (h) => Effect.sync(() => Reserve.addFence(h, f, "bookkeep")))
+      const f = Fence.make()
+      yield* Reserve.withReserved(big, (h) => Reserve.addFence(h, f, "bookkeep"))
       yield* Lifecycle.release(big)
       assert.isTrue(big.deleted)
       setTimeout(() => f.signal(), 5)

@@ -14,7 +14,7 @@ import type { Resource } from "../Resource.ts"
 import type { ResourceManager } from "../ResourceManager.ts"
 import { type MoveError, moveTo, purge } from "./move.ts"
 import { memSpace, requestOf, track } from "./placement.ts"
-import { type Held, isIdle, lock, type Ticket, trylock, unlock, waitIdle } from "./resv.ts"
+import { type Held, isIdle, lock, lockingTicket, type Ticket, trylock, unlock, waitIdle } from "./resv.ts"
 import { reapLocked } from "./zombie.ts"
 
 interface Walk {
@@ -34,18 +34,19 @@ type Step = "skip" | "progress" | NoSpace
 const boOf = (res: Resource): Bo | undefined =>
   res.owner instanceof Bo && res.owner.resource === res ? res.owner : undefined
 
-/** Trylock, or reuse the caller's held shared resv under `allowResEvict`. */
-const tryLockVictim = (w: Walk, bo: Bo): { held: Held; own: boolean } | undefined => {
-  const h = trylock(bo.resv)
-  if (h !== undefined) return { held: h, own: true }
-  const mine = w.ctx.held
-  if (w.ctx.allowResEvict && mine !== undefined && mine.target === bo.resv) return { held: mine, own: false }
-  return undefined
-}
+/** Trylock, or reuse the caller's held shared resv under `allowResEvict` (`ttm_lru_walk_trylock`). */
+const tryLockVictim = (w: Walk, bo: Bo): Effect.Effect<{ held: Held; own: boolean } | undefined> =>
+  Effect.map(trylock(bo.resv), (h) => {
+    if (h !== undefined) return { held: h, own: true }
+    const mine = w.ctx.held
+    if (w.ctx.allowResEvict && mine !== undefined && mine.target === bo.resv) return { held: mine, own: false }
+    return undefined
+  })
 
+/** Trylock first; in a ticket walk, one blocking ticket lock (`ttm_lru_walk_ticketlock`). */
 const lockVictim = (w: Walk, bo: Bo): Effect.Effect<{ held: Held; own: boolean } | "skip" | "deadlock"> =>
   Effect.gen(function* () {
-    const quick = tryLockVictim(w, bo)
+    const quick = yield* tryLockVictim(w, bo)
     if (quick !== undefined) return quick
     const ticket = w.ticket
     if (ticket === undefined) return "skip"
@@ -93,7 +94,7 @@ const visit = (w: Walk, res: Resource): Effect.Effect<Step | "deadlock", MoveErr
     if (l === "skip" || l === "deadlock") return l
     return yield* Effect.ensuring(
       bo.resource === res ? processVictim(w, bo, l.held) : Effect.succeed<Step>("skip"),
-      Effect.sync(() => (l.own ? unlock(l.held) : undefined))
+      l.own ? unlock(l.held) : Effect.void
     )
   })
 
@@ -133,7 +134,7 @@ export const evictAlloc = (
   ctx: OperationCtx
 ): Effect.Effect<Resource | NoSpace | "busy", MoveError> =>
   Effect.gen(function* () {
-    const ticket = evictor.resv.holder?.ticket
+    const ticket = lockingTicket(evictor.resv)
     const w: Walk = { dev, man, place, evictor, ctx, ticket: undefined, evicted: 0, res: undefined }
     const first = yield* walk(w)
     if (w.res !== undefined) return w.res

@@ -3,9 +3,12 @@
  * that wait for dependency fences and complete as fences. A stand-in for @drmkit/gpu's job API
  * until that lands; only this file and `storage.ts` know about WebGPU.
  */
+import { DmaFence } from "@drmkit/resv-locking"
 import { create, globals } from "webgpu"
 import type { FenceLike } from "./fence.ts"
-import { allOf, JobFence } from "./fence.ts"
+import { allOf, newFence } from "./fence.ts"
+
+type JobFence = FenceLike
 
 Object.assign(globalThis, globals)
 
@@ -50,6 +53,7 @@ export class GpuEngine {
   #instance: unknown
   #pipeline: GPUComputePipeline | undefined = undefined
   #seq = 0
+  readonly #timeline = DmaFence.contextAlloc("ttm-gpu-jobs")
   /** Jobs submitted so far. */
   jobs = 0
   /** Jobs not yet completed. */
@@ -91,11 +95,12 @@ export class GpuEngine {
    * Jobs without pending deps are submitted at once, so queue order is call order for them.
    */
   submit(
-    name: string,
+    _name: string,
     deps: ReadonlyArray<FenceLike>,
     record: (enc: GPUCommandEncoder, q: GPUQueue) => void
   ): JobFence {
-    const fence = new JobFence(`${name}#${++this.#seq}`)
+    const fence = newFence(this.#timeline)
+    this.#seq++
     this.jobs++
     this.pending++
     fence.addCallback(() => {
@@ -113,7 +118,7 @@ export class GpuEngine {
     }
     const pending = deps.filter((d) => !d.isSignaled)
     if (pending.length === 0) run()
-    else allOf(`${name}-deps`, pending).addCallback(run)
+    else allOf(pending).addCallback(run)
     return fence
   }
   /** Copies `src` extents to `dst` extents (same total size), overlap-safe within a buffer. */

@@ -64,7 +64,7 @@ export const copyMove = (
 ): Effect.Effect<void, RestartSys | Interrupted> =>
   Effect.gen(function* () {
     if (dev.manager(to.memType)?.useTt) yield* populate(dev, held, bo, ctx)
-    commitMove(dev, held, bo, to, evict, ctx)
+    yield* commitMove(dev, held, bo, to, evict, ctx)
   })
 
 const submitCopy = (dev: Device, bo: Bo, old: Resource | undefined, to: Resource): FenceLike => {
@@ -80,20 +80,33 @@ const submitCopy = (dev: Device, bo: Bo, old: Resource | undefined, to: Resource
   return gpu.copy(deps, dev.storage.extents(old), dev.storage.extents(to))
 }
 
-/** The synchronous part of a move: submit, publish the fence, swap resources, retire the old one. */
-export const commitMove = (dev: Device, held: Held, bo: Bo, to: Resource, evict: boolean, ctx: OperationCtx): void => {
-  const old = bo.resource
-  const fence = submitCopy(dev, bo, old, to)
-  const after = [...allFences(bo), fence]
-  addFence(held, fence, "kernel")
-  assign(dev, bo, to)
-  if (dev.manager(to.memType)?.useTt) markPopulated(dev, bo)
-  else unpopulate(dev, bo)
-  if (old !== undefined) retire(dev, old, after, evict)
-  ctx.bytesMoved += bo.size
-  dev.stats.bytesMoved += bo.size
-  dev.stats.moves++
-}
+/**
+ * The commit of a move, uninterruptible: submit, publish the fence (KERNEL), swap resources,
+ * retire the old one. Either all of it happens or none.
+ */
+export const commitMove = (
+  dev: Device,
+  held: Held,
+  bo: Bo,
+  to: Resource,
+  evict: boolean,
+  ctx: OperationCtx
+): Effect.Effect<void> =>
+  Effect.uninterruptible(
+    Effect.gen(function* () {
+      const old = bo.resource
+      const fence = submitCopy(dev, bo, old, to)
+      const after = [...allFences(bo), fence]
+      yield* addFence(held, fence, "kernel")
+      assign(dev, bo, to)
+      if (dev.manager(to.memType)?.useTt) markPopulated(dev, bo)
+      else unpopulate(dev, bo)
+      if (old !== undefined) retire(dev, old, after, evict)
+      ctx.bytesMoved += bo.size
+      dev.stats.bytesMoved += bo.size
+      dev.stats.moves++
+    })
+  )
 
 const retire = (dev: Device, old: Resource, after: ReadonlyArray<FenceLike>, evict: boolean): void => {
   const man = dev.manager(old.memType)
@@ -101,7 +114,7 @@ const retire = (dev: Device, old: Resource, after: ReadonlyArray<FenceLike>, evi
     freeAfter(dev, old, after)
     return
   }
-  const done = allOf(`${man.name}-eviction`, after)
+  const done = allOf(after)
   if (!done.isSignaled) man.moveFence = done
   freeNow(dev, old, after)
 }

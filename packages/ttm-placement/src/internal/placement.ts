@@ -54,12 +54,11 @@ export const compatible = (dev: Device, res: Resource, placement: Placement, for
 }
 
 /** Depends on the manager's last pipelined move; `noWaitGpu` makes an unsignalled one a skip. */
-const addPipelinedFence = (dev: Device, held: Held, p: Place, ctx: OperationCtx): boolean => {
+const addPipelinedFence = (dev: Device, held: Held, p: Place, ctx: OperationCtx): Effect.Effect<boolean> => {
   const f = dev.manager(p.memType)?.moveFence
-  if (f === undefined || f.isSignaled) return true
-  if (ctx.noWaitGpu) return false
-  addFence(held, f, "kernel")
-  return true
+  if (f === undefined || f.isSignaled) return Effect.succeed(true)
+  if (ctx.noWaitGpu) return Effect.succeed(false)
+  return Effect.as(addFence(held, f, "kernel"), true)
 }
 
 const tryPlace = (
@@ -81,7 +80,7 @@ const tryPlace = (
       if (res instanceof NoSpace) return res
     }
     track(ctx, bo, res)
-    if (addPipelinedFence(dev, held, p, ctx)) return res
+    if (yield* addPipelinedFence(dev, held, p, ctx)) return res
     freeNow(dev, res)
     return "next"
   })

@@ -36,7 +36,7 @@ export const freeNow = (dev: Device, res: Resource, after: ReadonlyArray<FenceLi
 /** Hands `res` to a ghost that frees it when `after` have all signalled. */
 export const freeAfter = (dev: Device, res: Resource, after: ReadonlyArray<FenceLike>): void => {
   unlinkResource(res)
-  const gone = allOf("ghost", after)
+  const gone = allOf(after)
   if (gone.isSignaled) {
     freeNow(dev, res)
     return

@@ -38,7 +38,7 @@ export class Storage {
     const buf = this.perResource.get(res)
     if (buf === undefined) return
     this.perResource.delete(res)
-    const gone = allOf("release", after)
+    const gone = allOf(after)
     if (!gone.addCallback(() => buf.destroy())) buf.destroy()
   }
   /** Number of live per-resource buffers (leak checks). */

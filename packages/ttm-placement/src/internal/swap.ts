@@ -35,7 +35,7 @@ const swapoutLocked = (dev: Device, held: Held, bo: Bo, ctx: OperationCtx): Effe
       )
       if (!(to instanceof NoSpace)) {
         track(ctx, bo, to)
-        commitMove(dev, held, bo, to, true, ctx)
+        yield* commitMove(dev, held, bo, to, true, ctx)
       }
     }
     yield* waitIdle(bo.resv)
@@ -55,12 +55,9 @@ export const swapoutOne = (dev: Device, ctx: OperationCtx): Effect.Effect<boolea
     for (const res of candidates(dev)) {
       const bo = res.owner
       if (!(bo instanceof Bo) || !isCandidate(bo, res)) continue
-      const h = trylock(bo.resv)
+      const h = yield* trylock(bo.resv)
       if (h === undefined) continue
-      yield* Effect.ensuring(
-        swapoutLocked(dev, h, bo, ctx),
-        Effect.sync(() => unlock(h))
-      )
+      yield* Effect.ensuring(swapoutLocked(dev, h, bo, ctx), unlock(h))
       return true
     }
     return false
@@ -95,10 +92,14 @@ export const swapin = (
     const res = bo.resource
     if (host === undefined || res === undefined) return
     yield* populate(dev, held, bo, ctx)
-    markPopulated(dev, bo)
-    const fence = dev.storage.gpu.write(fencesUpTo(bo.resv, "write"), dev.storage.extents(res), host)
-    addFence(held, fence, "kernel")
-    if (bo.tt) bo.tt.swapped = undefined
-    linkResource(dev, bo, res)
-    dev.stats.swapins++
+    yield* Effect.uninterruptible(
+      Effect.gen(function* () {
+        markPopulated(dev, bo)
+        const fence = dev.storage.gpu.write(fencesUpTo(bo.resv, "write"), dev.storage.extents(res), host)
+        yield* addFence(held, fence, "kernel")
+        if (bo.tt) bo.tt.swapped = undefined
+        linkResource(dev, bo, res)
+        dev.stats.swapins++
+      })
+    )
   })
