@@ -1,41 +1,58 @@
-import { GpuVa, type Ops, VaSpace } from "@drmkit/gpuva"
-import { Result } from "effect"
+import { CpuPageTables } from "@drmkit/gpu"
+import { Allocator, GpuVm, PageTables, VaSpace, Verify, type VmBind } from "@drmkit/gpuva"
+import { DmaResv } from "@drmkit/resv-locking"
+import { Effect } from "effect"
 
-export const obj = (name: string, size = 1n << 40n): GpuVa.GemObject => ({ name, size })
-export const a = obj("a")
-export const b = obj("b")
-export const c = obj("c")
+export const KiB = 1024n
+export const MiB = 1024n * KiB
+export const GiB = 1024n * MiB
 
-type Ma = GpuVa.MapArgs
-const o = (x: GpuVa.GemObject | null) => (x === null ? "-" : x.name)
-/** `(addr,range,obj,off)` in decimal, as the reference tables write VAs. */
-export const va = (m: Ma): string => `(${m.addr},${m.range},${o(m.obj)},${m.offset})`
-export const m = (addr: number, range: number, ob: GpuVa.GemObject | null, offset: number): Ma => ({
-  addr: BigInt(addr),
-  range: BigInt(range),
-  obj: ob,
-  offset: BigInt(offset)
-})
+/** Frames of objects start at 1 GiB so that NULL mappings (frame 0) are distinguishable. */
+let nextFrame = 1 << 18
 
-/** Compact op notation: `MAP(0,1,a,10)`, `UNMAP((0,1,a,10),T)`, `REMAP(-,(1,1,a,11),(0,2,a,10),F)`. */
-export const show = (op: Ops.Op): string => {
-  switch (op._tag) {
-    case "Map":
-      return `MAP${va(op)}`
-    case "Unmap":
-      return `UNMAP(${va(op.va)},${op.keep ? "T" : "F"})`
-    case "Remap":
-      return `REMAP(${op.prev ? va(op.prev) : "-"},${op.next ? va(op.next) : "-"},${va(op.unmap.va)},${op.unmap.keep ? "T" : "F"})`
-    case "Prefetch":
-      return `PREFETCH${va(op.va)}`
-  }
+/** A contiguous object of `size` bytes; `resv` defaults to a fresh one (an external object). */
+export const object = (name: string, size: bigint, resv?: DmaResv.DmaResv, align = 512): VmBind.BindObject => {
+  nextFrame = Math.ceil(nextFrame / align) * align
+  const baseFrame = nextFrame
+  nextFrame += Number(size / 4096n)
+  return { name, size, resv: resv ?? DmaResv.make(name), frames: { _tag: "Contiguous", baseFrame } }
 }
 
-export const tree = (space: VaSpace.VaSpace): ReadonlyArray<string> => [...space].map(va)
-
-/** A space `[0, size)` (units, page size 1) holding `existing`. */
-export const spaceWith = (existing: ReadonlyArray<Ma>, options: Partial<VaSpace.Options> = {}): VaSpace.VaSpace => {
-  const space = VaSpace.makeUnsafe({ start: 0n, range: 1000n, ...options })
-  for (const e of existing) Result.getOrThrow(space.insert(GpuVa.make(e)))
-  return space
+/** An object with scattered pages (reversed order so nothing is contiguous). */
+export const scattered = (name: string, size: bigint, resv?: DmaResv.DmaResv): VmBind.BindObject => {
+  const pages = Number(size / 4096n)
+  const base = nextFrame
+  nextFrame += pages
+  const frames = new Uint32Array(pages)
+  for (let i = 0; i < pages; i++) frames[i] = base + pages - 1 - i
+  return { name, size, resv: resv ?? DmaResv.make(name), frames: { _tag: "Pages", frames } }
 }
+
+export interface VmSetup {
+  readonly vm: GpuVm.GpuVm<never>
+  readonly cpu: CpuPageTables.CpuPageTables
+  readonly allocator: Allocator.Counting
+}
+
+/** A VM of `range` bytes at `start` with CPU-reference page tables. */
+export const cpuVm = (name = "vm", options: { start?: bigint; range?: bigint; tables?: number } = {}): VmSetup => {
+  const tables = options.tables ?? 4096
+  const cpu = new CpuPageTables.CpuPageTables(tables)
+  const allocator = Allocator.counting()
+  const space = VaSpace.makeUnsafe({
+    name,
+    start: options.start ?? 0n,
+    range: options.range ?? 1n << 40n,
+    pageSize: 4096n
+  })
+  const pageTables = PageTables.make({ tables, executor: PageTables.cpuExecutor(cpu) })
+  return { vm: GpuVm.make({ space, pageTables, allocator }), cpu, allocator }
+}
+
+/** Verifies every mapped page and `unmapped` samples; returns the mismatches. */
+export const check = (vm: GpuVm.GpuVm<unknown>, unmapped = 64) =>
+  Effect.map(Verify.verify(vm, Verify.sampleAddrs(vm.space, unmapped)), (r) => r.mismatches)
+
+/** The tree as plain tuples `[addr, range, objName | null, offset]`. */
+export const tree = (vm: GpuVm.GpuVm<unknown>) =>
+  [...vm.space].map((va) => [va.addr, va.range, va.obj?.name ?? null, va.offset] as const)

@@ -1,0 +1,123 @@
+/**
+ * The allocation hook of the VM_BIND path.
+ *
+ * In the kernel, `run_job()` of a bind queue runs in the dma-fence signalling path: it must not
+ * allocate memory with `GFP_KERNEL` (reclaim could wait on the very fence being signalled), so every
+ * VA struct, vm_bo and page-table page a job needs is allocated at submit time (the v5 drm_gpuvm RFC
+ * discussion; panthor's `panthor_vm_op_ctx`, xe's `xe_vma_ops` preallocation). drmkit makes every
+ * such allocation go through an {@link Allocator}, so a test can make any allocation inside
+ * `runJob` throw and prove that none happens there.
+ *
+ * @since 0.1.0
+ */
+import { NoMemory } from "@drmkit/core"
+import { Effect, Fiber } from "effect"
+
+/**
+ * What is being allocated (for accounting and for fault injection).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AllocKind = "va" | "vmBo" | "ptPages" | "job"
+
+/**
+ * An allocation hook: called once per allocated object (or once per batch of page-table pages,
+ * with `count`). Returning a {@link NoMemory} fails the allocation (`-ENOMEM`); throwing is a
+ * defect (used by tests to prove that a path allocates nothing).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Allocator {
+  readonly alloc: (kind: AllocKind, count: number) => NoMemory | undefined
+}
+
+/**
+ * The default allocator: never fails.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const unlimited: Allocator = { alloc: () => undefined }
+
+/**
+ * Counts allocations per kind (an {@link Allocator} that also records what it saw).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Counting extends Allocator {
+  readonly counts: Record<AllocKind, number>
+  /** When set, the next allocations fail with `NoMemory` once `failAfter` more have succeeded. */
+  failAfter: number | undefined
+  /** When true, every allocation throws (a defect): "this path must allocate nothing". */
+  forbid: boolean
+  /** When true, every allocation inside a {@link signalling} section throws. */
+  forbidInSignalling: boolean
+}
+
+/**
+ * An allocator that counts and can inject `-ENOMEM` after N allocations or forbid allocation.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const counting = (): Counting => {
+  const self: Counting = {
+    counts: { va: 0, vmBo: 0, ptPages: 0, job: 0 },
+    failAfter: undefined,
+    forbid: false,
+    forbidInSignalling: false,
+    alloc: (kind, count) => {
+      if (self.forbid || (self.forbidInSignalling && inSignallingPath()))
+        throw new Error(`allocation of ${count} ${kind} in a path that must not allocate`)
+      if (self.failAfter !== undefined) {
+        if (self.failAfter <= 0) return new NoMemory({ what: `gpuva ${kind}`, requested: count })
+        self.failAfter -= 1
+      }
+      self.counts[kind] += count
+      return undefined
+    }
+  }
+  return self
+}
+
+/** Fibers inside a signalling section (with nesting depth). */
+const signallingFibers = new Map<number, number>()
+
+/**
+ * Whether a fence-signalling section is running (`dma_fence_begin_signalling()` was called and
+ * `dma_fence_end_signalling()` not yet).
+ *
+ * @since 0.1.0
+ * @category signalling
+ */
+export const inSignallingPath = (): boolean => {
+  const id = Fiber.getCurrent()?.id
+  return id !== undefined && (signallingFibers.get(id) ?? 0) > 0
+}
+
+/**
+ * Runs `effect` as a fence-signalling critical section (`dma_fence_begin_signalling()` /
+ * `dma_fence_end_signalling()`): the part of a job between "it may run" and "its fence signals",
+ * where memory allocation is forbidden. Tracked per fiber (task), like lockdep's per-task
+ * annotation. An allocator with `forbidInSignalling` throws on any allocation inside it.
+ *
+ * @since 0.1.0
+ * @category signalling
+ */
+export const signalling = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.withFiber((fiber) => {
+    const id = fiber.id
+    return Effect.acquireUseRelease(
+      Effect.sync(() => void signallingFibers.set(id, (signallingFibers.get(id) ?? 0) + 1)),
+      () => effect,
+      () =>
+        Effect.sync(() => {
+          const d = (signallingFibers.get(id) ?? 1) - 1
+          if (d === 0) signallingFibers.delete(id)
+          else signallingFibers.set(id, d)
+        })
+    )
+  })

@@ -1,0 +1,254 @@
+/**
+ * VM_BIND bind queues: asynchronous, in-order page-table jobs with everything pre-allocated at
+ * submit time.
+ *
+ * Models xe's `xe_vm_bind_ioctl()` on a bind exec queue and Nouveau's `nouveau_uvmm_bind_job`:
+ *
+ * 1. **submit** (process context, the VM's bind lock held): validate the whole array (a bad op →
+ *    `Invalid`, nothing changed); lock the VM's resv, every external object and every object the
+ *    ops touch in ONE ww transaction; turn each bind op into gpuva ops against the tree *as
+ *    updated by the previous ops and submissions* (so the tree is always up to date for the next
+ *    submit); pre-allocate every VA struct (≤ 1 map + 2 remap pieces per op), vm_bo and
+ *    page-table page (worst case) the job needs; plan the page-table update of the whole array
+ *    (one descriptor list); publish the out-fence to the VM's resv (BOOKKEEP) and every external
+ *    object's; queue the job. A `NoMemory` anywhere unwinds everything — tree, vm_bos, page-table
+ *    shadow, fences — to the state before the call.
+ * 2. **runJob** (the fence-signalling path, inside `Allocator.signalling`): wait for the in-fences,
+ *    the previous job of this queue (jobs run in submission order) and overlapping jobs of other
+ *    queues (range fences); apply the planned descriptors as ONE submission; signal the out-fence;
+ *    release the page-table pages freed by the job. It allocates nothing and cannot fail with
+ *    `NoMemory`; an executor error signals the fence with that error.
+ *
+ * Queues of one VM are independent except where their ranges overlap.
+ *
+ * @since 0.1.0
+ */
+import { Invalid, NoMemory, type NoSpace } from "@drmkit/core"
+import type { PageTable } from "@drmkit/gpu"
+import { DmaFence, type DmaResv } from "@drmkit/resv-locking"
+import { Effect, Fiber, Queue, type Scope } from "effect"
+import * as Allocator from "./Allocator.ts"
+import type { GemObject } from "./GpuVa.ts"
+import * as GpuVm from "./GpuVm.ts"
+import { lockResvs } from "./internal/lockSet.ts"
+import { roundOut } from "./internal/rangeFences.ts"
+import { Staged } from "./internal/stage.ts"
+import type * as PageTables from "./PageTables.ts"
+import * as VmBind from "./VmBind.ts"
+import type * as VmBo from "./VmBo.ts"
+
+/**
+ * A submitted bind job.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BindJob {
+  /** The out-fence (`dma_fence`), signalled after the page tables were written. */
+  readonly fence: DmaFence.DmaFence
+  /** The page-table plan (descriptors of the whole bind array). */
+  readonly plan: PageTable.Plan
+  /** Fences the job waits for besides the previous job of its queue. */
+  readonly deps: ReadonlyArray<DmaFence.DmaFence>
+  /** Its range-fence span `[lo, hi)`, or undefined when it writes nothing. */
+  readonly span: readonly [bigint, bigint] | undefined
+}
+
+/**
+ * A bind queue of a VM. Create with {@link make}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BindQueue {
+  readonly vm: GpuVm.GpuVm<unknown>
+  readonly name: string
+  readonly id: number
+  readonly context: DmaFence.FenceContext
+  /** @internal */
+  readonly jobs: Queue.Queue<BindJob>
+  /** @internal */
+  last: DmaFence.DmaFence | undefined
+  submitted: number
+  completed: number
+}
+
+let nextId = 1
+
+/**
+ * Options of {@link submit}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SubmitOptions {
+  /** In-fences (xe `syncs` of kind wait): the job runs after all of them signalled. */
+  readonly inFences?: ReadonlyArray<DmaFence.DmaFence>
+}
+
+const pagesOf = (vm: GpuVm.GpuVm<unknown>): PageTables.VmPageTables => {
+  const pt = vm.pageTables
+  if (pt === undefined) throw new Invalid({ what: "vm", reason: "VM_BIND needs a VM with page tables" })
+  return pt
+}
+
+/**
+ * runJob: wait for the dependencies (the previous job of the queue has completed: the worker runs
+ * one job at a time), write the page tables in one submission, signal, free retired tables.
+ */
+const runJob = (q: BindQueue, job: BindJob) =>
+  Effect.gen(function* () {
+    const pt = pagesOf(q.vm)
+    for (const f of job.deps) yield* Effect.orDie(DmaFence.wait(f))
+    const exit = yield* Effect.exit(Allocator.signalling(pt.executor.submit(job.plan)))
+    // The job's writes are done: tables it unlinked may be reused by later plans. Retire before
+    // signalling, so a waiter woken by the fence sees them free.
+    pt.retire(job.plan)
+    q.completed += 1
+    if (exit._tag === "Success") job.fence.signal()
+    else job.fence.signal(new Error(`page-table job failed: ${String(exit.cause)}`))
+  })
+
+/**
+ * Creates a bind queue on `vm` (xe `DRM_XE_ENGINE_CLASS_VM_BIND` exec queue). Its worker runs jobs
+ * in submission order until the scope closes; closing waits for queued jobs first.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (vm: GpuVm.GpuVm<unknown>, name = "bind"): Effect.Effect<BindQueue, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const id = nextId++
+    const jobs = yield* Queue.unbounded<BindJob>()
+    const q: BindQueue = {
+      vm,
+      name,
+      id,
+      context: DmaFence.contextAlloc(`${vm.name}.${name}`),
+      jobs,
+      last: undefined,
+      submitted: 0,
+      completed: 0
+    }
+    const worker = yield* Effect.forkDetach(
+      Effect.forever(Effect.flatMap(Queue.take(jobs), (job) => Effect.uninterruptible(runJob(q, job))))
+    )
+    yield* Effect.addFinalizer(() => Effect.andThen(flush(q), Fiber.interrupt(worker)))
+    return q
+  })
+
+/**
+ * Waits until every job submitted so far has completed.
+ *
+ * @since 0.1.0
+ * @category waiting
+ */
+export const flush = (q: BindQueue): Effect.Effect<void> =>
+  Effect.suspend(() => (q.last === undefined ? Effect.void : Effect.orDie(Effect.asVoid(DmaFence.wait(q.last)))))
+
+/** Every reservation object the array may touch (`drm_gpuvm_sm_map_exec_lock()` per op). */
+const lockSet = (vm: GpuVm.GpuVm<unknown>, ops: ReadonlyArray<VmBind.BindOp>): Set<DmaResv.DmaResv> => {
+  const out = new Set<DmaResv.DmaResv>(GpuVm.resvsToLock(vm))
+  for (const op of ops) {
+    if (op._tag === "UnmapAll") out.add(op.obj.resv)
+    else {
+      if (op._tag === "Map" && op.obj !== null) out.add(op.obj.resv)
+      for (const r of GpuVm.resvsOfRange(vm, op.addr, op.range)) out.add(r)
+    }
+  }
+  return out
+}
+
+const lockOf =
+  (vm: GpuVm.GpuVm<unknown>, locks: GpuVm.Locks) =>
+  (obj: GemObject): VmBo.GpuvaLock =>
+    GpuVm.heldOf(locks, (obj.resv ?? vm.resv) as DmaResv.DmaResv)
+
+/** Stages and plans the array; unwinds on failure. Synchronous: no other fiber can interleave. */
+const stageAndPlan = (
+  vm: GpuVm.GpuVm<unknown>,
+  pt: PageTables.VmPageTables,
+  ops: ReadonlyArray<VmBind.BindOp>,
+  locks: GpuVm.Locks
+): { stage: Staged; plan: PageTable.Plan } | NoMemory | Invalid => {
+  const stage = new Staged(vm.space, vm, vm.allocator, lockOf(vm, locks), pt.levels)
+  const fail = <E>(e: E): E => {
+    stage.unwind()
+    return e
+  }
+  for (const op of ops) {
+    const err = stage.add(op)
+    if (err !== undefined) return fail(err)
+  }
+  const noPt = vm.allocator.alloc("ptPages", stage.ptWorstCase)
+  if (noPt !== undefined) return fail(noPt)
+  const plan: PageTable.Plan | Invalid | NoSpace = pt.plan(stage.ptOps)
+  if (plan instanceof Invalid) return fail(plan)
+  if (!("descriptors" in plan)) {
+    return fail(new NoMemory({ what: `page-table arena (${plan.message})`, requested: plan.requested }))
+  }
+  return { stage, plan }
+}
+
+/**
+ * Submits a bind array (see the module docs for the protocol). Fails with `Invalid` (a bad op,
+ * with its index in `what`) or `NoMemory` (allocation or page-table arena), in which case nothing
+ * changed; on success the tree already reflects the array and the returned job's fence signals
+ * once the page tables do too.
+ *
+ * @since 0.1.0
+ * @category submit
+ */
+export const submit = (
+  q: BindQueue,
+  ops: ReadonlyArray<VmBind.BindOp>,
+  options: SubmitOptions = {}
+): Effect.Effect<BindJob, Invalid | NoMemory> => {
+  const vm = q.vm
+  return vm.bindLock.withPermit(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const pt = vm.pageTables
+        if (pt === undefined) return yield* new Invalid({ what: "vm", reason: "VM_BIND needs a VM with page tables" })
+        const bad = VmBind.check(vm.space, ops)
+        if (bad !== undefined) return yield* bad
+        if (vm.space.end > pt.vaLimit) {
+          return yield* new Invalid({ what: "vm", reason: "VA space larger than the page tables can map" })
+        }
+        const locked = yield* lockResvs(lockSet(vm, ops), 1)
+        const noJob = vm.allocator.alloc("job", 1)
+        if (noJob !== undefined) return yield* noJob
+        return yield* Effect.uninterruptible(commit(q, pt, ops, locked, options))
+      })
+    )
+  )
+}
+
+const commit = (
+  q: BindQueue,
+  pt: PageTables.VmPageTables,
+  ops: ReadonlyArray<VmBind.BindOp>,
+  locked: GpuVm.Locks,
+  options: SubmitOptions
+): Effect.Effect<BindJob, Invalid | NoMemory> =>
+  Effect.gen(function* () {
+    const vm = q.vm
+    const staged = stageAndPlan(vm, pt, ops, locked)
+    if (staged instanceof Invalid || staged instanceof NoMemory) return yield* staged
+    const { stage, plan } = staged
+    stage.commit()
+    const fence = DmaFence.make(q.context)
+    let span: readonly [bigint, bigint] | undefined
+    const deps = [...(options.inFences ?? [])]
+    if (stage.lo !== undefined && stage.hi !== undefined && plan.descriptors.length > 0) {
+      span = roundOut(stage.lo, stage.hi, pt.topLevel(plan))
+      deps.push(...vm.rangeFences.conflicts(span[0], span[1], q.id))
+      vm.rangeFences.add(span[0], span[1], q.id, fence)
+    }
+    yield* GpuVm.resvAddFence(vm, locked, fence, "bookkeep", "bookkeep")
+    const job: BindJob = { fence, plan, deps, span }
+    q.last = fence
+    q.submitted += 1
+    yield* Queue.offer(q.jobs, job)
+    return job
+  })

@@ -1,0 +1,203 @@
+/**
+ * A GPU VM's object tracking: the common reservation object, the external-object list, the evict
+ * list, validation and fence publication — the half of `struct drm_gpuvm` that is not the VA
+ * tree (that is {@link VaSpace}).
+ *
+ * Models `drm_gpuvm_init()`'s `r_obj` (the VM's common resv, shared by every private object),
+ * `gpuvm->extobj` and `gpuvm->evict`, `drm_gpuvm_validate()`, `drm_gpuvm_resv_add_fence()` and
+ * the locking helpers `drm_gpuvm_prepare_vm()`, `_prepare_objects()`, `_prepare_range()` and
+ * `drm_gpuvm_exec_lock()` (see {@link lockAll}). The lists are not resv-protected: like the
+ * kernel's default mode they are only ever changed atomically (JS has no preemption), so list
+ * changes need no VM lock; the object's resv is still required where the kernel asserts it.
+ *
+ * @since 0.1.0
+ */
+import { type DmaFence, DmaResv, type Held } from "@drmkit/resv-locking"
+import { Effect, Semaphore } from "effect"
+import * as Allocator from "./Allocator.ts"
+import * as RangeFences from "./internal/rangeFences.ts"
+import type * as PageTables from "./PageTables.ts"
+import type * as VaSpace from "./VaSpace.ts"
+import * as VmBo from "./VmBo.ts"
+
+/**
+ * Driver callbacks (`struct drm_gpuvm_ops`, the parts used here).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface VmOps<E = never> {
+  /**
+   * `vm_bo_validate`: make an evicted object usable again (move it back via ttm-placement once
+   * that exists). Called with the object's resv held; failing stops {@link validate}.
+   */
+  readonly vmBoValidate?: (b: VmBo.VmBo, objResv: Held.Held<DmaResv.DmaResv>) => Effect.Effect<void, E>
+}
+
+/**
+ * Options of {@link make}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options<E = never> {
+  readonly space: VaSpace.VaSpace
+  /** The VM's common reservation object (default: a new one named after the space). */
+  readonly resv?: DmaResv.DmaResv
+  /** Page tables; required for VM_BIND. */
+  readonly pageTables?: PageTables.VmPageTables
+  readonly allocator?: Allocator.Allocator
+  readonly ops?: VmOps<E>
+}
+
+/**
+ * The VM.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class GpuVm<E = never> implements VmBo.VmLike {
+  readonly name: string
+  readonly space: VaSpace.VaSpace
+  readonly resv: DmaResv.DmaResv
+  readonly extobjs = new Set<VmBo.VmBo>()
+  readonly evicted = new Set<VmBo.VmBo>()
+  readonly allocator: Allocator.Allocator
+  readonly pageTables: PageTables.VmPageTables | undefined
+  readonly ops: VmOps<E>
+  /** The outer VM lock (xe `vm->lock`): serialises bind submissions on this VM. */
+  readonly bindLock: Semaphore.Semaphore = Semaphore.makeUnsafe(1)
+  /** Outstanding page-table jobs by address range (xe's range fences). */
+  readonly rangeFences = new RangeFences.RangeFences()
+  /** @internal use {@link make} */
+  constructor(options: Options<E>) {
+    this.space = options.space
+    this.name = options.space.name
+    this.resv = options.resv ?? DmaResv.make(`${options.space.name}.resv`)
+    this.pageTables = options.pageTables
+    this.allocator = options.allocator ?? Allocator.unlimited
+    this.ops = options.ops ?? {}
+  }
+}
+
+/**
+ * `drm_gpuvm_init()` for the object-tracking half.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <E = never>(options: Options<E>): GpuVm<E> => new GpuVm(options)
+
+/**
+ * `drm_gpuvm_is_extobj()`.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isExtobj = (vm: VmBo.VmLike, obj: { readonly resv?: unknown }): boolean =>
+  obj.resv !== undefined && obj.resv !== vm.resv
+
+/**
+ * The reservation objects a VM-wide transaction must lock: the VM's common resv first, then every
+ * external object's (`drm_gpuvm_prepare_vm()` + `drm_gpuvm_prepare_objects()`), without
+ * duplicates.
+ *
+ * @since 0.1.0
+ * @category locking
+ */
+export const resvsToLock = (vm: GpuVm<unknown>): Array<DmaResv.DmaResv> => {
+  const out = new Set<DmaResv.DmaResv>([vm.resv])
+  for (const b of vm.extobjs) if (b.obj.resv instanceof DmaResv.DmaResv) out.add(b.obj.resv)
+  return [...out]
+}
+
+/**
+ * The reservation objects of every object mapped in `[addr, addr + range)`
+ * (`drm_gpuvm_prepare_range()`).
+ *
+ * @since 0.1.0
+ * @category locking
+ */
+export const resvsOfRange = (vm: GpuVm<unknown>, addr: bigint, range: bigint): Array<DmaResv.DmaResv> => {
+  const out = new Set<DmaResv.DmaResv>()
+  for (const va of vm.space.iterate(addr, range)) {
+    const r = va.obj?.resv
+    if (r instanceof DmaResv.DmaResv) out.add(r)
+  }
+  return [...out]
+}
+
+/**
+ * `drm_gpuvm_validate()`: calls the driver's `vmBoValidate` for every evicted vm_bo (its object's
+ * resv must be locked by the caller — asserted) and takes it off the evict list on success; the
+ * first failure stops and is returned, leaving the rest on the list.
+ *
+ * @since 0.1.0
+ * @category eviction
+ */
+export const validate = <E>(vm: GpuVm<E>, locks: Locks): Effect.Effect<void, E> =>
+  Effect.gen(function* () {
+    for (const b of [...vm.evicted]) {
+      const held = heldOf(locks, (b.obj.resv ?? vm.resv) as DmaResv.DmaResv)
+      if (vm.ops.vmBoValidate !== undefined) yield* vm.ops.vmBoValidate(b, held)
+      VmBo.evict(b, false, held)
+    }
+  })
+
+/**
+ * The witnesses of one locking transaction (what `struct drm_exec` tracks), by resv.
+ *
+ * @since 0.1.0
+ * @category locking
+ */
+export type Locks = ReadonlyMap<DmaResv.DmaResv, Held.Held<DmaResv.DmaResv>>
+
+/**
+ * The witness of `resv` from a transaction; a defect (`LockNotHeld`) when the transaction did not
+ * lock it or the running task does not hold it (`dma_resv_assert_held()`).
+ *
+ * @since 0.1.0
+ * @category locking
+ */
+export const heldOf = (locks: Locks, resv: DmaResv.DmaResv): Held.Held<DmaResv.DmaResv> => {
+  const h = locks.get(resv)
+  if (h === undefined || !DmaResv.isHeld(resv)) throw new VmBo.LockNotHeld(`${resv.name} is not locked by this task`)
+  return h
+}
+
+/**
+ * `drm_gpuvm_resv_add_fence()`: adds `fence` to every locked reservation object of the
+ * transaction — with `privateUsage` on the VM's common resv (shared by all private objects) and
+ * `extobjUsage` on each external object's. Slots must have been reserved (a defect otherwise).
+ *
+ * @since 0.1.0
+ * @category fences
+ */
+export const resvAddFence = (
+  vm: GpuVm<unknown>,
+  locks: Locks,
+  fence: DmaFence.DmaFence,
+  privateUsage: DmaResv.Usage,
+  extobjUsage: DmaResv.Usage
+): Effect.Effect<void, import("@drmkit/core").Invalid> =>
+  Effect.forEach(
+    [...locks.keys()],
+    (resv) => DmaResv.addFence(heldOf(locks, resv), fence, resv === vm.resv ? privateUsage : extobjUsage),
+    { discard: true }
+  )
+
+/**
+ * Teardown check (`drm_gpuvm_fini()` warns when these are non-empty): the names of what is still
+ * there — mappings, extobjs, evicted vm_bos. Empty when the VM was cleaned up.
+ *
+ * @since 0.1.0
+ * @category teardown
+ */
+export const leftovers = (vm: GpuVm<unknown>): ReadonlyArray<string> => {
+  const out: Array<string> = []
+  if (vm.space.count > 0) out.push(`${vm.space.count} mappings`)
+  if (vm.extobjs.size > 0) out.push(`${vm.extobjs.size} extobjs`)
+  if (vm.evicted.size > 0) out.push(`${vm.evicted.size} evicted vm_bos`)
+  if (vm.rangeFences.size > 0) out.push(`${vm.rangeFences.size} range fences`)
+  return out
+}
