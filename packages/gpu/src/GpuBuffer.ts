@@ -8,7 +8,7 @@
 import { Invalid } from "@drmkit/core"
 import { Effect } from "effect"
 import { GpuDevice, type GpuDeviceShape } from "./GpuDevice.ts"
-import type { DeviceLost, GpuError } from "./GpuErrors.ts"
+import { DeviceLost, type GpuError } from "./GpuErrors.ts"
 
 /**
  * `GPUBufferUsage` bits (fixed by the WebGPU spec; Node has no globals for them).
@@ -175,7 +175,10 @@ export const download = (
         for (let o = 0; o < size; o += chunk) {
           const n = Math.min(chunk, size - o)
           yield* gpu.submit("download", (enc) => enc.copyBufferToBuffer(b.buffer, offset + o, staging.buffer, 0, n))
-          yield* Effect.promise(() => staging.buffer.mapAsync(1, 0, n))
+          yield* Effect.tryPromise({
+            try: () => staging.buffer.mapAsync(1, 0, n),
+            catch: (e) => new DeviceLost({ reason: "map", detail: e instanceof Error ? e.message : String(e) })
+          })
           out.set(new Uint8Array(staging.buffer.getMappedRange(0, n)), o)
           staging.buffer.unmap()
         }

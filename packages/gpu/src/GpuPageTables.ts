@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Invalid } from "@drmkit/core"
+import { Invalid, type NoSpace } from "@drmkit/core"
 import { Effect } from "effect"
 import * as Descriptor from "./Descriptor.ts"
 import * as GpuBuffer from "./GpuBuffer.ts"
@@ -18,7 +18,8 @@ import type { DeviceLost, GpuError } from "./GpuErrors.ts"
 import type { Fence } from "./internal/fence.ts"
 import { bindGroup, dispatch, JobBuffers, pipeline } from "./internal/jobs.ts"
 import { applySource, translateSource, WG } from "./internal/wgsl/pagetable.ts"
-import type { Plan } from "./PageTable.ts"
+import type { PageTableShadow, Plan } from "./PageTable.ts"
+import * as PageTable from "./PageTable.ts"
 import { TABLE_BYTES } from "./Pte.ts"
 
 /**
@@ -272,6 +273,22 @@ export const read = (pt: GpuPageTables) =>
     }
     return out
   })
+
+/**
+ * Zap (xe `xe_pt_zap_ptes`): plans the clearing of every leaf touching `[va, va+size)` on the
+ * shadow (no structural change) and runs it through the bulk kernel as one job. The fence is the
+ * point after which the GPU can no longer translate through the zapped leaves.
+ *
+ * @since 0.1.0
+ * @category kernels
+ */
+export const zap = (
+  pt: GpuPageTables,
+  shadow: PageTableShadow,
+  va: bigint,
+  size: bigint
+): Effect.Effect<Fence, Invalid | NoSpace | DeviceLost | GpuError> =>
+  PageTable.plan(shadow, [{ _tag: "Zap", va, size }]).pipe(Effect.flatMap((p) => apply(pt, p)))
 
 /**
  * Applies and waits (convenience for tests and CPU-side callers).

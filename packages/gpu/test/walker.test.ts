@@ -189,3 +189,28 @@ layer(DeviceLayer)("GPU walker", (it) => {
     })
   )
 })
+
+layer(DeviceLayer)("GPU zap", (it) => {
+  it.effect("zap clears the leaves on the GPU, keeps the tables, and matches the CPU reference", () =>
+    Effect.gen(function* () {
+      const g = yield* gpu
+      const shadow = new PageTable.PageTableShadow({ levels: 4, tables: 32 })
+      const twin = new PageTable.PageTableShadow({ levels: 4, tables: 32 })
+      const cpu = new CpuPageTables.CpuPageTables(32)
+      const pt = yield* GpuPageTables.make(g, 32)
+      const backing = { _tag: "Contiguous", baseFrame: 1024 } as const
+      yield* GpuPageTables.applyAndWait(pt, PageTable.orThrow(shadow.map(0x200000n, 0x400000n, backing)))
+      cpu.apply(PageTable.orThrow(twin.map(0x200000n, 0x400000n, backing)))
+      const used = shadow.tablesInUse
+      yield* GpuPageTables.zap(pt, shadow, 0x201000n, 0x1000n).pipe(Effect.flatMap(GpuDevice.awaitFence))
+      cpu.apply(PageTable.orThrow(twin.zap(0x201000n, 0x1000n)))
+      assert.strictEqual(shadow.tablesInUse, used)
+      sameWords(yield* GpuPageTables.read(pt), cpu.memory, "zap")
+      const vas = new Uint32Array([0x200000, 0, 0x401000, 0, 0x5ff000, 0])
+      const t = yield* GpuPageTables.translate(pt, 0, 4, vas)
+      assert.strictEqual(t[1], Pte.FAULT) // the whole 2M leaf touching the range is gone
+      assert.strictEqual(t[2], (1024 + 512 + 1) * 4096)
+      assert.strictEqual(t[4], (1024 + 1023) * 4096)
+    })
+  )
+})
