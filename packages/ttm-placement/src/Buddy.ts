@@ -7,11 +7,20 @@
  * contiguous unless asked). Free blocks carry a clear/dirty bit; buddies coalesce on free only when
  * both are free *and* in the same clear state, and a short allocation force-merges mixed pairs
  * before giving up. Free blocks are indexed in offset-ordered trees per order and clear state (the
- * kernel's 2025 RB-tree design), so fragmented allocation is O(log n) per order.
+ * kernel's 2025 RB-tree design), so fragmented, top-down and range-restricted allocation are
+ * O(log n) per order; blocks live in a typed-array slab (no garbage-collector cost per block).
  *
- * Functional core: a plain synchronous class. Fallible calls return an Effect `Result` (which is
- * yieldable inside `Effect.gen`); API misuse the kernel `BUG`s on (freeing a block twice, a block
- * of another allocator, use after `fini`) throws — a defect.
+ * Functional core: a plain synchronous class. Fallible calls return an Effect `Result` (lift it
+ * with `Effect.fromResult` inside `Effect.gen`); API misuse the kernel `BUG`s on (freeing a block
+ * twice or after trimming it, a block of another allocator, use after `fini`) throws — a defect.
+ *
+ * Example:
+ *
+ * ```ts
+ * const vram = Result.getOrThrow(Buddy.make(256 * 1024 * 1024)) // 4 KiB chunks
+ * const r = vram.alloc({ size: 3 * 4096, contiguous: true, topdown: true })
+ * if (Result.isSuccess(r)) vram.free(r.success, { cleared: true })
+ * ```
  *
  * Deviations from the kernel (documented, deliberate): bad input is a typed `Invalid` (the kernel
  * mixes `-EINVAL` and `BUG_ON`); a range-restricted search picks the lowest-address fitting block
@@ -27,7 +36,7 @@ import * as A from "./internal/buddy-alloc.ts"
 import { FreeIndex } from "./internal/buddy-tree.ts"
 
 // Hot-path bindings copied once (imported bindings can be getter calls under tsx/CJS interop).
-const { carve, exactRange, fromTrees, give, inRange, take } = A
+const { carve, exactRange, fromTrees, give, inRange, take, tryHarder } = A
 const NIL = -1
 const FREE = 0
 const ALLOCATED = 2
@@ -295,23 +304,8 @@ export class BuddyAllocator {
 
   /** `__alloc_contig_try_harder`: a contiguous range made of a free block plus its neighbours. */
   private tryHarder(size: number, minBlock: number): Result.Result<Array<BuddyBlock>, NoSpace> {
-    const order = log2(floorPow2(size) / this.chunkSize)
-    if (order === 0) return Result.fail(this.noSpace(size))
-    const s = this.ix.s
-    const cands = [...this.ix.freeIds(0, order), ...this.ix.freeIds(1, order)].map((b) => s.off[b] as number)
-    cands.sort((a, b) => b - a)
-    for (const off of cands) {
-      if (this.ix.tree(0, order).find(off) === NIL && this.ix.tree(1, order).find(off) === NIL) continue
-      const rhs = exactRange(this.ix, this.acc, this.roots, off, size, true)
-      if (rhs.ok) return Result.succeed(this.handles(rhs.blocks))
-      const lhsSize = Math.ceil(Math.max(size - rhs.filled, minBlock) / minBlock) * minBlock
-      if (off - lhsSize >= 0) {
-        const lhs = exactRange(this.ix, this.acc, this.roots, off - lhsSize, lhsSize, false)
-        if (lhs.ok) return Result.succeed(this.handles([...lhs.blocks, ...rhs.blocks]))
-      }
-      for (const g of rhs.blocks) give(this.ix, this.acc, g)
-    }
-    return Result.fail(this.noSpace(size))
+    const ids = tryHarder(this.ix, this.acc, this.roots, size, minBlock)
+    return ids === undefined ? Result.fail(this.noSpace(size)) : Result.succeed(this.handles(ids))
   }
 
   /**

@@ -9,8 +9,8 @@
  * next to differently coloured neighbours, range restriction, `reserve` of a fixed range, `replace`,
  * and the eviction scan roster (`drm_mm_scan_*`, see {@link DrmMm.scan}).
  *
- * Functional core: a plain synchronous class; fallible calls return an Effect `Result` (yieldable
- * in `Effect.gen`). Misuse the kernel `DRM_MM_BUG_ON`s (removing a free node, touching the
+ * Functional core: a plain synchronous class; fallible calls return an Effect `Result` (lift it
+ * with `Effect.fromResult` inside `Effect.gen`). Misuse the kernel `DRM_MM_BUG_ON`s (removing a free node, touching the
  * manager while a scan is active, removing scan blocks out of order) throws — a defect.
  *
  * Deviations: bad input (size 0, negative/fractional numbers, `start > end`) is a typed `Invalid`

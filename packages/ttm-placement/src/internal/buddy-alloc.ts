@@ -210,3 +210,35 @@ export const carve = (
   carve(ix, acc, l, start, end, out)
   carve(ix, acc, r, start, end, out)
 }
+
+/**
+ * `__alloc_contig_try_harder`: for each free block of order floor(log2(size)), highest first, take
+ * `[offset, offset + size)` exactly; when that stops short, take the missing part (rounded up to
+ * `minBlock`) right below `offset` instead. Returns the blocks, or undefined (state restored).
+ */
+export const tryHarder = (
+  ix: FreeIndex,
+  acc: Accounting,
+  roots: ReadonlyArray<number>,
+  size: number,
+  minBlock: number
+): Array<number> | undefined => {
+  const s = ix.s
+  let order = 0
+  while ((s.sizes[order + 1] ?? Number.POSITIVE_INFINITY) <= size) order++
+  if (order === 0) return undefined
+  const cands = [...ix.freeIds(0, order), ...ix.freeIds(1, order)].map((b) => s.off[b] as number)
+  cands.sort((a, b) => b - a)
+  for (const off of cands) {
+    if (ix.tree(0, order).find(off) === NIL && ix.tree(1, order).find(off) === NIL) continue
+    const rhs = exactRange(ix, acc, roots, off, size, true)
+    if (rhs.ok) return rhs.blocks
+    const lhsSize = Math.ceil(Math.max(size - rhs.filled, minBlock) / minBlock) * minBlock
+    if (off - lhsSize >= 0) {
+      const lhs = exactRange(ix, acc, roots, off - lhsSize, lhsSize, false)
+      if (lhs.ok) return [...lhs.blocks, ...rhs.blocks]
+    }
+    for (const g of rhs.blocks) give(ix, acc, g)
+  }
+  return undefined
+}
