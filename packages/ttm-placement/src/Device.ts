@@ -190,18 +190,20 @@ export interface DeviceConfig {
  * @category constructors
  */
 export const make = (config: DeviceConfig): Effect.Effect<Device, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.promise(() => GpuEngine.open()).pipe(
-      Effect.map((gpu) => {
+  Effect.gen(function* () {
+    const gpu = yield* GpuEngine.open()
+    return yield* Effect.acquireRelease(
+      Effect.sync(() => {
         const d = new Device(new Storage(gpu), { ...defaultFuncs, ...config.funcs }, config.pageLimit ?? Infinity)
         d.addManager({ memType: M.SYSTEM, name: "system", backend: systemBackend(), useTt: true })
         for (const m of config.managers) d.addManager(m)
         return d
-      })
-    ),
-    (d) =>
-      Effect.sync(() => {
-        d.storage.close()
-        d.storage.gpu.close()
-      })
-  )
+      }),
+      (d) =>
+        Effect.promise(async () => {
+          await d.storage.gpu.drain()
+          d.storage.close()
+          d.storage.gpu.close()
+        })
+    )
+  })

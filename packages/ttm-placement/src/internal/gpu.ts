@@ -1,16 +1,18 @@
+/// <reference types="@webgpu/types" />
 /**
- * Adapter: the GPU engine TTM moves run on — a Dawn device, buffers, and jobs (copy, clear, write)
- * that wait for dependency fences and complete as fences. A stand-in for @drmkit/gpu's job API
- * until that lands; only this file and `storage.ts` know about WebGPU.
+ * Adapter: the GPU engine TTM moves run on — a @drmkit/gpu `GpuDevice` (Dawn, headless) whose
+ * jobs complete as `DmaFence`s, plus what TTM adds on top: dependency fences (a job is submitted
+ * once every fence it depends on has signalled — pipelining), copies between extent lists
+ * (overlap-safe within one buffer via a bounce), clears, writes and a checksum kernel over extent
+ * lists. Only this file and `storage.ts` know about WebGPU.
  */
+import { GpuDevice } from "@drmkit/gpu"
 import { DmaFence } from "@drmkit/resv-locking"
-import { create, globals } from "webgpu"
+import { Effect, type Scope } from "effect"
 import type { FenceLike } from "./fence.ts"
 import { allOf, newFence } from "./fence.ts"
 
 type JobFence = FenceLike
-
-Object.assign(globalThis, globals)
 
 const CHECKSUM_WGSL = /* wgsl */ `
 @group(0) @binding(0) var<storage, read> data: array<u32>;
@@ -50,28 +52,28 @@ const USAGE = 0x4 | 0x8 | 0x80 // COPY_SRC | COPY_DST | STORAGE
 /** A headless GPU device with an in-order job queue whose jobs complete as fences. */
 export class GpuEngine {
   readonly device: GPUDevice
-  #instance: unknown
+  #alive: boolean
   #pipeline: GPUComputePipeline | undefined = undefined
-  #seq = 0
+  readonly gpu: GpuDevice.GpuDeviceShape
   readonly #timeline = DmaFence.contextAlloc("ttm-gpu-jobs")
   /** Jobs submitted so far. */
   jobs = 0
   /** Jobs not yet completed. */
   pending = 0
-  constructor(instance: unknown, device: GPUDevice) {
-    this.#instance = instance
-    this.device = device
+  constructor(gpu: GpuDevice.GpuDeviceShape) {
+    this.gpu = gpu
+    this.device = gpu.device
+    this.#alive = true
   }
-  /** Opens Dawn headless (GLES/llvmpipe in compatibility mode, or a real adapter). */
-  static async open(): Promise<GpuEngine> {
+  /** Opens the GPU through @drmkit/gpu (`DRMKIT_GPU_BACKEND`, default auto); scoped. */
+  static open(): Effect.Effect<GpuEngine, never, Scope.Scope> {
     process.env.EGL_PLATFORM ??= "surfaceless"
-    const instance = create(["backend=opengles"])
-    const adapter = await instance.requestAdapter({ featureLevel: "compatibility" })
-    if (adapter === null) throw new Error("no WebGPU adapter")
-    const device = await adapter.requestDevice({
-      requiredLimits: { maxBufferSize: Math.min(adapter.limits.maxBufferSize, 1 << 30) }
-    })
-    return new GpuEngine(instance, device)
+    return Effect.map(GpuDevice.make({ label: "ttm" }).pipe(Effect.orDie), (gpu) => new GpuEngine(gpu))
+  }
+  /** The adapter in words (for logs and bench tables). */
+  get adapterName(): string {
+    const a = this.gpu.adapter
+    return `${a.backend} ${a.description}`.trim()
   }
   /** Resolves once every submitted job (including ones still waiting for deps) has completed. */
   async drain(): Promise<void> {
@@ -80,12 +82,12 @@ export class GpuEngine {
       await new Promise<void>((r) => setImmediate(r))
     }
   }
+  /** Stops submitting (the device itself is released by the `GpuDevice` scope). */
   close(): void {
-    this.device.destroy()
-    this.#instance = undefined
+    this.#alive = false
   }
   get alive(): boolean {
-    return this.#instance !== undefined
+    return this.#alive
   }
   createBuffer(size: number, label: string): GPUBuffer {
     return this.device.createBuffer({ size: Math.max(4, size), usage: USAGE, label })
@@ -100,21 +102,25 @@ export class GpuEngine {
     record: (enc: GPUCommandEncoder, q: GPUQueue) => void
   ): JobFence {
     const fence = newFence(this.#timeline)
-    this.#seq++
+
     this.jobs++
     this.pending++
     fence.addCallback(() => {
       this.pending--
     })
     const run = () => {
-      if (!this.alive) return void fence.signal(new Error("device lost"))
-      const enc = this.device.createCommandEncoder()
-      record(enc, this.device.queue)
-      this.device.queue.submit([enc.finish()])
-      this.device.queue.onSubmittedWorkDone().then(
-        () => fence.signal(),
-        (e: unknown) => fence.signal(e instanceof Error ? e : new Error(String(e)))
-      )
+      if (!this.alive) return void fence.signal(new Error("device closed"))
+      const job = this.gpu
+        .submit(_name, (enc) => record(enc, this.device.queue))
+        .pipe(
+          Effect.match({
+            onFailure: (e) => void fence.signal(e instanceof Error ? e : new Error(String(e))),
+            onSuccess: (done) => {
+              if (!done.addCallback(() => fence.signal(done.error))) fence.signal(done.error)
+            }
+          })
+        )
+      Effect.runFork(job)
     }
     const pending = deps.filter((d) => !d.isSignaled)
     if (pending.length === 0) run()

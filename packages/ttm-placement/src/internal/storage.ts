@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" />
 /**
  * Where resource contents live on the GPU: fixed managers (VRAM, TT, private types) are one arena
  * buffer each, addressed by page; every SYSTEM resource gets its own GPU-visible buffer (created on
