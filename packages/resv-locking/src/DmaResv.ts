@@ -69,10 +69,23 @@ export {
 } from "./internal/resvCore.ts"
 export {
   addFence,
+  /**
+   * Synchronous {@link addFence} for hot loops: returns the `Invalid` instead of failing (a
+   * missing lock or slot still throws, i.e. is a defect).
+   *
+   * @since 0.1.0
+   */
+  addFenceSync,
   copyFences,
   NoReservedSlot,
   replaceFences,
-  reserveFences
+  reserveFences,
+  /**
+   * Synchronous {@link reserveFences} for hot loops: returns the `Invalid` instead of failing.
+   *
+   * @since 0.1.0
+   */
+  reserveFencesSync
 } from "./internal/resvOps.ts"
 
 /**
@@ -134,6 +147,16 @@ export const assertHeld = (held: Held<DmaResv>): Effect.Effect<DmaResv> =>
 export const isHeld = (resv: DmaResv): boolean => heldByCurrent(resv[heldKey])
 
 const witness = (resv: DmaResv) => () => resv[heldKey]
+
+/**
+ * The witness for `resv` if the running task holds its lock (however it was locked, e.g. through
+ * the synchronous ww core), else `undefined`. `dma_resv_held()` returning the proof.
+ *
+ * @since 0.1.0
+ * @category locking
+ */
+export const heldByMe = (resv: DmaResv): Held<DmaResv> | undefined =>
+  heldByCurrent(resv[heldKey]) ? resv[heldKey] : undefined
 
 /**
  * Locks `resv` with `ctx` (or, without one, as a plain FIFO mutex). Models `dma_resv_lock()`.

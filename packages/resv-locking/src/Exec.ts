@@ -35,7 +35,6 @@ import { Cause, Effect, Exit, type Scope } from "effect"
 import type { Held } from "./Held.ts"
 import {
   ExecState,
-  isTracked,
   type LockItem,
   mergeSubList as mergeSubListCore,
   openSubList,
@@ -45,7 +44,7 @@ import {
   unlockObj,
   unlockSubList as unlockSubListCore
 } from "./internal/execCore.ts"
-import { type LockError, lockContendedThen, lockTicketed } from "./internal/execLock.ts"
+import { type LockError, lockContendedThen, lockNow } from "./internal/execLock.ts"
 import { type DmaResv, heldKey } from "./internal/resvCore.ts"
 import { maxReserve, reserveFencesSync } from "./internal/resvOps.ts"
 import { dieViolation } from "./internal/shell.ts"
@@ -233,16 +232,76 @@ export const untilAllLocked = <T extends LockItem, A, E, R>(
     })
   })
 
+/** The checks every lock call starts with: the ticket, or the Effect to return instead. */
+const enter = <T extends LockItem>(
+  s: ExecState<T>,
+  task: number,
+  obj: T
+): AcquireCtx | Effect.Effect<never, LockError> => {
+  if (task !== s.task) return die(`used by task ${task}, owned by task ${s.task}`)
+  const t = s.ticket
+  if (t === undefined || s.phase === "init") return die("drm_exec_lock_obj() outside drm_exec_until_all_locked()")
+  if (s.phase === "fini") return die("drm_exec_lock_obj() after drm_exec_fini()")
+  if (s.mustRetry) return Effect.fail(new Deadlock({ lock: s.contended?.resv.name ?? obj.resv.name }))
+  return t
+}
+
+/** One `drm_exec_lock_obj()`: the witness when locked synchronously, else an Effect. */
+const lockOne = <T extends LockItem>(
+  s: ExecState<T>,
+  obj: T,
+  t: AcquireCtx
+): Held<DmaResv> | Effect.Effect<Held<DmaResv>, LockError> => {
+  const c = s.contended
+  return c === undefined ? lockNow(s, obj, t) : lockContendedThen(s, c, obj, t)
+}
+
 const lockStep = <T extends LockItem>(exec: Exec<T>, obj: T): Effect.Effect<Held<DmaResv>, LockError> =>
   Effect.withFiber((fiber) => {
     const s = exec.state
-    if (fiber.id !== s.task) return die(`used by task ${fiber.id}, owned by task ${s.task}`)
-    const t = s.ticket
-    if (t === undefined || s.phase === "init") return die("drm_exec_lock_obj() outside drm_exec_until_all_locked()")
-    if (s.phase === "fini") return die("drm_exec_lock_obj() after drm_exec_fini()")
-    if (s.mustRetry) return Effect.fail(new Deadlock({ lock: s.contended?.resv.name ?? obj.resv.name }))
-    const c = s.contended
-    return c === undefined ? lockTicketed(s, obj, t) : lockContendedThen(s, c, obj, t)
+    const t = enter(s, fiber.id, obj)
+    if (Effect.isEffect(t)) return t
+    const r = lockOne(s, obj, t)
+    return Effect.isEffect(r) ? r : Effect.succeed(r)
+  })
+
+/** The reservation half of `drm_exec_prepare_obj()`: undefined, or the failure (object unlocked). */
+const reserveOrUndo = <T extends LockItem>(
+  s: ExecState<T>,
+  obj: T,
+  held: Held<DmaResv>,
+  numFences: number
+): Effect.Effect<never, Invalid> | undefined => {
+  const err = reserveFencesSync(held, numFences)
+  if (err === undefined) return undefined
+  unlockObj(s, obj)
+  return Effect.fail(err)
+}
+
+/** `prepare` of `objs[i..]`, synchronously while locks are uncontended. */
+const prepareFrom = <T extends LockItem>(
+  exec: Exec<T>,
+  objs: ReadonlyArray<T>,
+  numFences: number,
+  from: number
+): Effect.Effect<void, LockError> =>
+  Effect.withFiber((fiber) => {
+    const s = exec.state
+    for (let i = from; i < objs.length; i++) {
+      const obj = objs[i] as T
+      const t = enter(s, fiber.id, obj)
+      if (Effect.isEffect(t)) return t
+      const r = lockOne(s, obj, t)
+      if (Effect.isEffect(r)) {
+        return Effect.flatMap(
+          r,
+          (held) => reserveOrUndo(s, obj, held, numFences) ?? prepareFrom(exec, objs, numFences, i + 1)
+        )
+      }
+      const failed = reserveOrUndo(s, obj, r, numFences)
+      if (failed !== undefined) return failed
+    }
+    return Effect.void
   })
 
 /**
@@ -274,12 +333,10 @@ export const prepare = <T extends LockItem>(
 ): Effect.Effect<Held<DmaResv>, LockError> => {
   const bad = checkInt("drm_exec_prepare_obj num_fences", numFences, { min: 0, max: maxReserve })
   if (bad !== undefined) return Effect.fail(bad)
-  return Effect.flatMap(lockStep(exec, obj), (held) => {
-    const err = reserveFencesSync(held, numFences)
-    if (err === undefined) return Effect.succeed(held)
-    unlockObj(exec.state, obj)
-    return Effect.fail(err)
-  })
+  return Effect.flatMap(
+    lockStep(exec, obj),
+    (held) => reserveOrUndo(exec.state, obj, held, numFences) ?? Effect.succeed(held)
+  )
 }
 
 /**
@@ -296,7 +353,7 @@ export const prepareArray = <T extends LockItem>(
 ): Effect.Effect<void, LockError> => {
   const bad = checkInt("drm_exec_prepare_array num_fences", numFences, { min: 0, max: maxReserve })
   if (bad !== undefined) return Effect.fail(bad)
-  return Effect.forEach(objs, (o) => prepare(exec, o, numFences), { discard: true })
+  return prepareFrom(exec, objs, numFences, 0)
 }
 
 /**
@@ -371,8 +428,14 @@ export const obj = <T extends LockItem>(exec: Exec<T>, i: number): T | undefined
  * @since 0.1.0
  * @category queries
  */
-export const heldOf = <T extends LockItem>(exec: Exec<T>, item: T): Held<DmaResv> | undefined =>
-  isTracked(exec.state, item) && item.resv.mutex.owner === exec.state.task ? item.resv[heldKey] : undefined
+export const heldOf = <T extends LockItem>(exec: Exec<T>, item: T): Held<DmaResv> | undefined => {
+  const s = exec.state
+  const m = item.resv.mutex
+  // held through this exec's ticket (O(1); an item sharing a tracked item's resv counts too)
+  return s.ticket !== undefined && m.ctx === s.ticket && m.owner === s.task && s.phase !== "fini"
+    ? item.resv[heldKey]
+    : undefined
+}
 
 /**
  * {@link heldOf} for an object known to be locked by this exec.

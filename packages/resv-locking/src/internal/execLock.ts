@@ -51,29 +51,44 @@ const afterSleep = <T extends LockItem>(
       e._tag === "Deadlock" ? contend(s, obj) : Effect.fail(e)
   })
 
-/** Locks `obj` with the ticket (the prelocked object is accepted without a second lock). */
+/**
+ * Locks `obj` with the ticket (the prelocked object is accepted without a second lock). Returns
+ * the witness itself when the lock was taken synchronously (the uncontended fast path), or an
+ * Effect that sleeps, backs off or fails.
+ */
+export const lockNow = <T extends LockItem>(
+  s: ExecState<T>,
+  obj: T,
+  ticket: AcquireCtx
+): Held<DmaResv> | Effect.Effect<Held<DmaResv>, LockError> => {
+  const resv = obj.resv
+  if (obj === s.prelocked) {
+    s.prelocked = undefined
+    drop(obj)
+    return resv[heldKey]
+  }
+  const m = resv.mutex
+  const code = lockEnter(m, ticket, s.task, false)
+  if (code === Code.OK) {
+    if (ticket.inject && injectAfterLock(m, ticket)) return contend(s, obj)
+    track(s, obj)
+    return resv[heldKey]
+  }
+  if (code === Code.BUSY) return afterSleep(s, obj, sleepOn(m, ticket, s.task, s.interruptible))
+  if (code === Code.ALREADY) {
+    return s.ignoreDuplicates ? resv[heldKey] : Effect.fail(new Already({ lock: resv.name }))
+  }
+  return failCode(code, m, ticket)
+}
+
+/** {@link lockNow} as an Effect. */
 export const lockTicketed = <T extends LockItem>(
   s: ExecState<T>,
   obj: T,
   ticket: AcquireCtx
 ): Effect.Effect<Held<DmaResv>, LockError> => {
-  if (obj === s.prelocked) {
-    s.prelocked = undefined
-    drop(obj)
-    return succeedHeld(obj.resv)
-  }
-  const m = obj.resv.mutex
-  const code = lockEnter(m, ticket, s.task, false)
-  if (code === Code.OK) {
-    if (ticket.inject && injectAfterLock(m, ticket)) return contend(s, obj)
-    track(s, obj)
-    return succeedHeld(obj.resv)
-  }
-  if (code === Code.BUSY) return afterSleep(s, obj, sleepOn(m, ticket, s.task, s.interruptible))
-  if (code === Code.ALREADY) {
-    return s.ignoreDuplicates ? succeedHeld(obj.resv) : Effect.fail(new Already({ lock: obj.resv.name }))
-  }
-  return failCode(code, m, ticket)
+  const r = lockNow(s, obj, ticket)
+  return Effect.isEffect(r) ? r : succeedHeld(obj.resv)
 }
 
 /**
