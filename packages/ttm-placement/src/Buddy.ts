@@ -100,8 +100,11 @@ export interface FiniReport {
 const WHAT = "drm_buddy"
 /** Exact floor(log2(x)) for a positive safe integer (no floating-point rounding near 2^k). */
 const log2 = (x: number) => (x < 4294967296 ? 31 - Math.clz32(x) : 63 - Math.clz32(Math.floor(x / 4294967296)))
-const isPow2 = (x: number) => Number.isSafeInteger(x) && x > 0 && 2 ** log2(x) === x
-const floorPow2 = (x: number) => 2 ** log2(x)
+/** `POW2[k] = 2^k`: a table lookup instead of `Math.pow` on hot paths. */
+const POW2 = Float64Array.from({ length: 64 }, (_, k) => 2 ** k)
+const pow2 = (k: number) => POW2[k] as number
+const isPow2 = (x: number) => Number.isSafeInteger(x) && x > 0 && pow2(log2(x)) === x
+const floorPow2 = (x: number) => pow2(log2(x))
 const ceilPow2 = (x: number) => {
   const f = floorPow2(x)
   return f === x ? x : f * 2
@@ -154,7 +157,7 @@ export class BuddyAllocator {
   constructor(size: number, chunkSize: number) {
     this.size = size
     this.chunkSize = chunkSize
-    this.maxOrder = log2(floorPow2(size)) - log2(chunkSize)
+    this.maxOrder = log2(size) - log2(chunkSize)
     this.ix = new FreeIndex(this.maxOrder, chunkSize)
     this.acc = { avail: size }
     const roots: Array<number> = []
@@ -218,7 +221,7 @@ export class BuddyAllocator {
     let min = minBlock
     if (contiguous) min = size = ceilPow2(size)
     else if (size % min !== 0) size = Math.ceil(size / min) * min
-    if (log2(floorPow2(size)) - log2(this.chunkSize) > this.maxOrder || size > this.size) {
+    if (log2(size) - log2(this.chunkSize) > this.maxOrder || size > this.size) {
       if (contiguous && !range) return this.tryHarder(opts.size, minBlock)
       return invalid("size", "rounded size exceeds the largest block", { size: opts.size, minBlockSize: minBlock })
     }
@@ -273,10 +276,10 @@ export class BuddyAllocator {
   ): Array<number> | undefined {
     const minOrder = log2(min / this.chunkSize)
     let pages = size / this.chunkSize
-    let order = log2(floorPow2(pages))
+    let order = log2(pages)
     const got: Array<number> = []
     while (pages > 0) {
-      order = Math.min(order, log2(floorPow2(pages)))
+      order = Math.min(order, log2(pages))
       let b = this.one(order, start, end, range, o)
       while (b === NIL) {
         if (order === minOrder) {
@@ -292,7 +295,7 @@ export class BuddyAllocator {
       }
       take(this.ix, this.acc, b, false)
       got.push(b)
-      pages -= 2 ** order
+      pages -= pow2(order)
     }
     return got
   }
