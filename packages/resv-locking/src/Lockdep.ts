@@ -71,6 +71,12 @@ export interface Config {
   readonly injection: boolean
   /** In strict mode: `"die"` (default) aborts the offending operation, `"record"` only records. */
   readonly onReport: "die" | "record"
+  /**
+   * Emit ww_mutex contention to the fiber's `CurrentTraceSink` (`@drmkit/core`): an `X` slice per
+   * contended (sleeping) lock with its outcome, an instant per `-EDEADLK` backoff (injected or not).
+   * Default `false`. The uncontended path never traces.
+   */
+  readonly traceContention: boolean
 }
 
 /**
@@ -91,6 +97,7 @@ export const configure = (options: Partial<Config>): void => {
   if (options.strict !== undefined) config.strict = options.strict
   if (options.injection !== undefined) config.injection = options.injection
   if (options.onReport !== undefined) config.onReport = options.onReport
+  if (options.traceContention !== undefined) config.traceContention = options.traceContention
 }
 
 /**

@@ -236,7 +236,9 @@ describe.each(algorithms)("test-ww_mutex stress (%s)", (alg) => {
       assert.isAbove(stats.backoffs, 0)
     })
   )
-  it.live("stress_one (ctx-less lockers never fail)", () => stress(alg, 16, ["one"], 8, 100, false))
+  it.live.each([false, true])("stress_one (ctx-less lockers never fail), injection=%s", (injection) =>
+    stress(alg, 16, ["one"], 8, 100, injection)
+  )
   it.live.each([false, true])("2046 locks, inorder+reorder+one, injection=%s", (injection) =>
     Effect.gen(function* () {
       const { acquisitions } = yield* stress(alg, 2046, ["inorder", "reorder", "one"], 6, 200, injection)

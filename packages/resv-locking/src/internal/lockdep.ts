@@ -45,7 +45,8 @@ const fatalKinds: ReadonlySet<ViolationKind> = new Set<ViolationKind>(["recursiv
 export const config = {
   strict: false,
   injection: false,
-  onReport: "die" as "die" | "record"
+  onReport: "die" as "die" | "record",
+  traceContention: false
 }
 
 /** Recorded violations, oldest first (bounded). */

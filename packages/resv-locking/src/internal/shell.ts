@@ -5,14 +5,15 @@
  *
  * @since 0.1.0
  */
-import { Already, Deadlock, Interrupted, Invalid } from "@drmkit/core"
+import { Already, CurrentTraceSink, Deadlock, Interrupted, Invalid, type TraceSink } from "@drmkit/core"
 import { Effect, Exit, Fiber } from "effect"
 import type { Held } from "../Held.ts"
 import { makeHeld } from "./held.ts"
-import { LockdepViolation, takeAbort } from "./lockdep.ts"
+import { config, LockdepViolation, takeAbort } from "./lockdep.ts"
 import { addWaiter, cancelWaiter, waitStep, wakeWaiter } from "./queue.ts"
 import { onSignal } from "./signals.ts"
 import { type AcquireCtx, Code, Waiter, type WwMutex } from "./state.ts"
+import { complete, instant, traceNow } from "./trace.ts"
 import { injectAfterLock } from "./ww.ts"
 
 /** The cached witness of `m`. */
@@ -45,6 +46,30 @@ const controlError = <E>(make: () => E): E => {
 /** `Deadlock` for `m`, cheaply. */
 export const deadlockOf = (m: WwMutex): Deadlock => controlError(() => new Deadlock({ lock: m.name }))
 
+/**
+ * The running fiber's trace sink, when it records and contention tracing is on (slow paths only:
+ * never on the fast path).
+ */
+const sinkOf = (): TraceSink | undefined => {
+  if (!config.traceContention) return undefined
+  const sink = Fiber.getCurrent()?.getRef(CurrentTraceSink)
+  return sink?.enabled ? sink : undefined
+}
+
+const ctxArgs = (m: WwMutex, ctx: AcquireCtx | undefined) =>
+  ctx === undefined
+    ? { lock: m.name, cls: m.cls.name }
+    : { lock: m.name, cls: m.cls.name, stamp: ctx.stamp, acquired: ctx.held.length, wounded: ctx.wounded }
+
+/** Fails with `Deadlock` on `m`, tracing the backoff (`ww_mutex` / `-EDEADLK`). */
+const backoff = (m: WwMutex, ctx: AcquireCtx | undefined, injected: boolean): Effect.Effect<never, Deadlock> => {
+  const sink = sinkOf()
+  if (sink !== undefined) {
+    instant(sink, "ww_mutex", "-EDEADLK", Fiber.getCurrent()?.id ?? 0, { ...ctxArgs(m, ctx), injected })
+  }
+  return Effect.fail(deadlockOf(m))
+}
+
 /** The typed failure (or defect) for a non-OK code. */
 export const failCode = (
   code: Code,
@@ -53,7 +78,7 @@ export const failCode = (
 ): Effect.Effect<never, Deadlock | Already | Interrupted | Invalid> => {
   switch (code) {
     case Code.DEADLK:
-      return Effect.fail(deadlockOf(m))
+      return backoff(m, ctx, false)
     case Code.ALREADY:
       return Effect.fail(controlError(() => new Already({ lock: m.name })))
     case Code.INTR:
@@ -76,7 +101,7 @@ export const failCode = (
 
 /** After any successful ww lock: deadlock injection, then the witness. */
 export const afterAcquire = (m: WwMutex, ctx: AcquireCtx | undefined): Effect.Effect<Held<WwMutex>, Deadlock> =>
-  ctx?.inject && injectAfterLock(m, ctx) ? Effect.fail(deadlockOf(m)) : heldEffectOf(m)
+  ctx?.inject && injectAfterLock(m, ctx) ? backoff(m, ctx, true) : heldEffectOf(m)
 
 const sleep = (w: Waiter): Effect.Effect<void> =>
   Effect.callback<void>((resume) => {
@@ -101,8 +126,10 @@ export const sleepOn = (
 ): Effect.Effect<Held<WwMutex>, Deadlock | Interrupted> =>
   Effect.uninterruptibleMask((restore) => {
     const w = new Waiter(m, ctx, task, interruptible)
-    if (addWaiter(w) === Code.DEADLK) return Effect.fail(deadlockOf(m))
+    if (addWaiter(w) === Code.DEADLK) return backoff(m, ctx, false)
     if (ctx !== undefined) ctx.sleeping = w
+    const sink = sinkOf()
+    const start = sink === undefined ? 0 : traceNow(sink)
     const unregister = interruptible ? onSignal(task, () => wakeWaiter(w)) : undefined
     const loop: Effect.Effect<Code> = Effect.suspend(() => {
       const code = waitStep(w)
@@ -114,6 +141,15 @@ export const sleepOn = (
           if (ctx !== undefined && ctx.sleeping === w) ctx.sleeping = undefined
           unregister?.()
           if (!Exit.isSuccess(exit)) cancelWaiter(w)
+          if (sink !== undefined) {
+            const outcome = Exit.isSuccess(exit)
+              ? ["acquired", "-EDEADLK", "", "", "", "", "-EINTR"][exit.value]
+              : "killed"
+            complete(sink, "ww_mutex", `ww_mutex_lock ${m.name} (contended)`, task, start, {
+              ...ctxArgs(m, ctx),
+              outcome
+            })
+          }
         })
       ),
       Effect.flatMap((code) => (code === Code.OK ? afterAcquire(m, ctx) : failCode(code, m, ctx)))
