@@ -68,6 +68,30 @@ describe("device lifecycle", () => {
     )
   )
 
+  it.live("without error scopes, fence callbacks run in submission order", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const g = yield* GpuDevice.make({ debug: false })
+        const b = yield* GpuBuffer.makeWith(g, { size: 4 * MiB })
+        const order: Array<number> = []
+        const fences: Array<DmaFence.DmaFence> = []
+        for (let i = 0; i < 8; i++) {
+          const f = yield* Migrate.fill(g, b, 0, (i % 2 === 0 ? 4 : 1) * MiB, i + 1)
+          assert.isFalse(f.isSignaled)
+          f.addCallback((x) => order.push(x.seqno))
+          fences.push(f)
+        }
+        yield* GpuDevice.awaitFence(fences[7] as DmaFence.DmaFence)
+        assert.deepStrictEqual(
+          order,
+          fences.map((f) => f.seqno)
+        )
+        const words = yield* GpuBuffer.downloadU32(g, b, 0, 16)
+        assert.strictEqual(words[0], 8)
+      })
+    )
+  )
+
   it.live("uncaptured errors surface as GpuError on the next operation (non-debug mode)", () =>
     Effect.scoped(
       Effect.gen(function* () {

@@ -8,6 +8,7 @@
 import { CpuPageTables, Descriptor, GpuDevice, GpuPageTables, PageTable, Pte } from "@drmkit/gpu"
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
+import fc from "fast-check"
 import { genOp, samplePages, vasFor, WINDOW } from "./gen.ts"
 import { DeviceLayer, gpu, rng } from "./helpers.ts"
 
@@ -161,6 +162,43 @@ layer(DeviceLayer)("GPU walker", (it) => {
       sameWords(yield* GpuPageTables.read(pt), cpu.memory, "ordered")
       assert.strictEqual(cpu.memory[20], 0xdead0001)
       assert.strictEqual(cpu.memory[22], 0)
+    })
+  )
+
+  it.effect("random raw descriptor lists (overlapping, literal + generator): GPU == CPU word for word", () =>
+    Effect.gen(function* () {
+      const g = yield* gpu
+      const tables = 16
+      const pt = yield* GpuPageTables.make(g, tables)
+      const cpu = new CpuPageTables.CpuPageTables(tables)
+      const arb = fc.array(
+        fc.record({
+          table: fc.nat(tables - 1),
+          first: fc.nat(511),
+          count: fc.integer({ min: 1, max: 512 }),
+          literal: fc.boolean(),
+          base: fc.nat(2 ** 39),
+          inc: fc.nat(600),
+          flags: fc.nat(0xfff),
+          seed: fc.nat()
+        }),
+        { minLength: 1, maxLength: 40 }
+      )
+      for (const list of fc.sample(arb, { numRuns: 8, seed: 99 })) {
+        const descs = list.map((d) => {
+          const count = Math.min(d.count, 512 - d.first)
+          if (!d.literal) return Descriptor.generator(d.table, d.first, count, d.base, d.inc, d.flags)
+          const r = rng(d.seed)
+          return Descriptor.literal(
+            d.table,
+            d.first,
+            Uint32Array.from({ length: 2 * count }, () => (r() * 2 ** 32) >>> 0)
+          )
+        })
+        yield* GpuPageTables.applyDescriptors(pt, descs).pipe(Effect.flatMap(GpuDevice.awaitFence))
+        assert.isUndefined(cpu.applyDescriptors(descs))
+      }
+      sameWords(yield* GpuPageTables.read(pt), cpu.memory, "raw descriptors")
     })
   )
 
