@@ -22,10 +22,10 @@
  *
  * @since 0.1.0
  */
-import { CurrentTraceSink, Invalid, RestartSys } from "@drmkit/core"
-import { Clock, Effect } from "effect"
-import { currentSignalPort } from "./internal/fenceSignals.ts"
-import { complete, instant, traceNow } from "./internal/trace.ts"
+import { CurrentTraceSink, Invalid, type RestartSys } from "@drmkit/core"
+import { Effect } from "effect"
+import { waitImpl } from "./internal/fenceWait.ts"
+import { instant } from "./internal/trace.ts"
 
 /**
  * A fence context (timeline): fences of one context signal in seqno order. Models the u64 returned
@@ -216,11 +216,6 @@ export const signal = (f: DmaFence, error?: Error): Effect.Effect<boolean> =>
     })
   )
 
-const traceArgs = (f: DmaFence): Record<string, unknown> =>
-  f.error === undefined
-    ? { context: f.context.id, seqno: f.seqno }
-    : { context: f.context.id, seqno: f.seqno, error: f.error.message }
-
 const requireSameContext = (a: DmaFence, b: DmaFence): void => {
   if (a.context !== b.context) {
     throw new Invalid({
@@ -277,40 +272,6 @@ export interface WaitOptions {
   readonly timeoutMs?: number
 }
 
-const successBudget = (timeoutMs: number, elapsed: number): number => {
-  if (timeoutMs === Number.POSITIVE_INFINITY) return timeoutMs
-  if (timeoutMs === 0) return 1
-  const left = timeoutMs - elapsed
-  return left > 0 ? left : Number.MIN_VALUE
-}
-
-type Wake = "signaled" | "signal"
-
-/** Sleeps until the fence signals or the task is signalled (then `"signal"`). */
-const sleepOn = (
-  f: DmaFence,
-  port: { readonly onSignal: (wake: () => void) => () => void } | undefined
-): Effect.Effect<Wake> =>
-  Effect.callback<Wake>((resume) => {
-    let unregister = (): void => {}
-    const onFence = (): void => {
-      unregister()
-      resume(Effect.succeed("signaled"))
-    }
-    if (!f.addCallback(onFence)) return resume(Effect.succeed("signaled"))
-    if (port !== undefined) {
-      unregister = port.onSignal(() => {
-        f.removeCallback(onFence)
-        resume(Effect.succeed("signal"))
-      })
-    }
-    // fiber interruption (or the timeout) removes the waiter
-    return Effect.sync(() => {
-      f.removeCallback(onFence)
-      unregister()
-    })
-  })
-
 /**
  * Waits for `f`. Models `dma_fence_wait_timeout(f, intr, timeout)`: returns the remaining budget
  * in ms (> 0; `Infinity` without a timeout; 1 for a zero-timeout poll of a signalled fence), 0 when
@@ -322,32 +283,7 @@ const sleepOn = (
  * @since 0.1.0
  * @category waiting
  */
-export const wait = (f: DmaFence, options: WaitOptions = {}): Effect.Effect<number, RestartSys> =>
-  Effect.gen(function* () {
-    const timeoutMs = options.timeoutMs ?? Number.POSITIVE_INFINITY
-    if (!(timeoutMs >= 0)) {
-      return yield* Effect.die(
-        new Invalid({ what: "dma_fence_wait timeout", reason: "must be >= 0", value: timeoutMs })
-      )
-    }
-    if (f.isSignaled) return successBudget(timeoutMs, 0)
-    const port = options.interruptible === true ? yield* currentSignalPort : undefined
-    if (port?.pending() === true) return yield* new RestartSys({ what: `dma_fence ${f}` })
-    if (timeoutMs === 0) return 0
-    const sink = yield* CurrentTraceSink
-    const traceStart = sink.enabled ? traceNow(sink) : 0
-    const start = yield* Clock.currentTimeMillis
-    const sleep = sleepOn(f, port)
-    const woke = timeoutMs === Number.POSITIVE_INFINITY ? yield* sleep : yield* Effect.timeoutOption(sleep, timeoutMs)
-    const elapsed = (yield* Clock.currentTimeMillis) - start
-    const outcome: Wake | "timeout" = typeof woke === "string" ? woke : woke._tag === "Some" ? woke.value : "timeout"
-    if (sink.enabled) {
-      complete(sink, "dma_fence", "dma_fence_wait", f.context.name, traceStart, { ...traceArgs(f), outcome })
-    }
-    if (outcome === "signal") return yield* new RestartSys({ what: `dma_fence ${f}` })
-    if (outcome === "timeout") return f.isSignaled ? successBudget(timeoutMs, elapsed) : 0
-    return successBudget(timeoutMs, elapsed)
-  })
+export const wait = (f: DmaFence, options: WaitOptions = {}): Effect.Effect<number, RestartSys> => waitImpl(f, options)
 
 /**
  * Options of {@link FenceArray}.

@@ -33,19 +33,10 @@
 import { CurrentTraceSink, checkInt, Deadlock, Invalid } from "@drmkit/core"
 import { Cause, Effect, Exit, type Scope } from "effect"
 import type { Held } from "./Held.ts"
-import {
-  ExecState,
-  type LockItem,
-  mergeSubList as mergeSubListCore,
-  openSubList,
-  releaseAll,
-  type SubList,
-  unlockAll,
-  unlockObj,
-  unlockSubList as unlockSubListCore
-} from "./internal/execCore.ts"
+import { ExecState, type LockItem, releaseAll, unlockAll, unlockObj } from "./internal/execCore.ts"
 import { type LockError, lockContendedThen, lockNow } from "./internal/execLock.ts"
-import { type DmaResv, heldKey } from "./internal/resvCore.ts"
+import type { Exec } from "./internal/execQueries.ts"
+import type { DmaResv } from "./internal/resvCore.ts"
 import { maxReserve, reserveFencesSync } from "./internal/resvOps.ts"
 import { dieViolation } from "./internal/shell.ts"
 import { Code } from "./internal/state.ts"
@@ -63,6 +54,37 @@ export type {
   LockItem
 } from "./internal/execCore.ts"
 
+export {
+  /** Opens a sub-list (2021 transaction-lock-list RFC). @since 0.1.0 */
+  beginSubList,
+  /** An exec transaction (`struct drm_exec`). @since 0.1.0 */
+  type Exec,
+  /** The witness of an object this exec holds. @since 0.1.0 */
+  held,
+  /** The witness of an object this exec holds, or `undefined`. @since 0.1.0 */
+  heldOf,
+  /** `drm_exec_is_contended()`. @since 0.1.0 */
+  isContended,
+  /** `drm_exec_for_each_locked_object()`. @since 0.1.0 */
+  lockedObjects,
+  /** `drm_exec_for_each_locked_object_reverse()`. @since 0.1.0 */
+  lockedObjectsReverse,
+  /** Keeps a sub-list's objects locked in the parent. @since 0.1.0 */
+  mergeSubList,
+  /** `drm_exec_obj()`. @since 0.1.0 */
+  obj,
+  /** Backoffs so far. @since 0.1.0 */
+  retries,
+  /** A sub-list handle. @since 0.1.0 */
+  type Sub,
+  /** `drm_exec_ticket()`. @since 0.1.0 */
+  ticket,
+  /** Batch-unlocks a sub-list. @since 0.1.0 */
+  unlockSubList,
+  /** Runs a body with a sub-list. @since 0.1.0 */
+  withSubList
+} from "./internal/execQueries.ts"
+
 /**
  * Options of {@link make}: the `DRM_EXEC_*` flags plus per-transaction test switches.
  *
@@ -78,17 +100,6 @@ export interface Options {
   readonly injection?: boolean
   /** Strict checks for this ticket (default: `Lockdep`'s global switch). */
   readonly strict?: boolean
-}
-
-/**
- * An exec transaction (`struct drm_exec`) over lock items of type `T`.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Exec<T extends LockItem = LockItem> {
-  /** @internal */
-  readonly state: ExecState<T>
 }
 
 class ExecImpl<T extends LockItem> implements Exec<T> {
@@ -369,145 +380,3 @@ export const unlock = <T extends LockItem>(exec: Exec<T>, obj: T): Effect.Effect
       ? Effect.void
       : Effect.fail(new Invalid({ what: "drm_exec_unlock_obj", reason: `${obj.resv.name} is not locked by this exec` }))
   )
-
-/**
- * Whether a lock of the current pass recorded contention. Models `drm_exec_is_contended()`.
- *
- * @since 0.1.0
- * @category queries
- */
-export const isContended = <T extends LockItem>(exec: Exec<T>): boolean => exec.state.mustRetry
-
-/**
- * The ww ticket (for calls that take an acquire ctx, e.g. TTM eviction); `undefined` before the
- * loop. Models `drm_exec_ticket()`.
- *
- * @since 0.1.0
- * @category queries
- */
-export const ticket = <T extends LockItem>(exec: Exec<T>): AcquireCtx | undefined => exec.state.ticket
-
-/**
- * Number of passes that backed off so far.
- *
- * @since 0.1.0
- * @category queries
- */
-export const retries = <T extends LockItem>(exec: Exec<T>): number => exec.state.retries
-
-/**
- * The tracked objects in lock order. Models `drm_exec_for_each_locked_object()`.
- *
- * @since 0.1.0
- * @category queries
- */
-export const lockedObjects = <T extends LockItem>(exec: Exec<T>): ReadonlyArray<T> => exec.state.objects
-
-/**
- * The tracked objects, most recent first. Models `drm_exec_for_each_locked_object_reverse()`.
- *
- * @since 0.1.0
- * @category queries
- */
-export function* lockedObjectsReverse<T extends LockItem>(exec: Exec<T>): Generator<T> {
-  const objs = exec.state.objects
-  for (let i = objs.length - 1; i >= 0; i--) yield objs[i] as T
-}
-
-/**
- * The `i`-th tracked object, `undefined` out of range. Models `drm_exec_obj()`.
- *
- * @since 0.1.0
- * @category queries
- */
-export const obj = <T extends LockItem>(exec: Exec<T>, i: number): T | undefined => exec.state.objects[i]
-
-/**
- * The witness for an object this exec holds, `undefined` if it does not (or no longer) hold it.
- *
- * @since 0.1.0
- * @category queries
- */
-export const heldOf = <T extends LockItem>(exec: Exec<T>, item: T): Held<DmaResv> | undefined => {
-  const s = exec.state
-  const m = item.resv.mutex
-  // held through this exec's ticket (O(1); an item sharing a tracked item's resv counts too)
-  return s.ticket !== undefined && m.ctx === s.ticket && m.owner === s.task && s.phase !== "fini"
-    ? item.resv[heldKey]
-    : undefined
-}
-
-/**
- * {@link heldOf} for an object known to be locked by this exec.
- *
- * @throws Error when the exec does not hold `item` (a defect inside Effect code).
- * @since 0.1.0
- * @category queries
- */
-export const held = <T extends LockItem>(exec: Exec<T>, item: T): Held<DmaResv> => {
-  const h = heldOf(exec, item)
-  if (h === undefined) throw new Error(`drm_exec: ${item.resv.name} is not locked by this exec`)
-  return h
-}
-
-/**
- * A sub-list of the transaction (the 2021 transaction-lock-list RFC): objects locked while it is
- * open can be unlocked as a batch ({@link unlockSubList}) or kept in the parent
- * ({@link mergeSubList}). A backoff closes every open sub-list (its objects were unlocked).
- *
- * @since 0.1.0
- * @category sub-lists
- */
-export interface Sub {
-  /** @internal */
-  readonly list: SubList
-}
-
-/**
- * Opens a sub-list at the current end of the transaction.
- *
- * @since 0.1.0
- * @category sub-lists
- */
-export const beginSubList = <T extends LockItem>(exec: Exec<T>): Sub => ({ list: openSubList(exec.state) })
-
-/**
- * Unlocks (newest first) the objects locked since `sub` opened and closes it; returns how many.
- *
- * @since 0.1.0
- * @category sub-lists
- */
-export const unlockSubList = <T extends LockItem>(exec: Exec<T>, sub: Sub): Effect.Effect<number> =>
-  Effect.sync(() => unlockSubListCore(exec.state, sub.list))
-
-/**
- * Closes `sub`, keeping its objects locked as part of the enclosing list.
- *
- * @since 0.1.0
- * @category sub-lists
- */
-export const mergeSubList = <T extends LockItem>(exec: Exec<T>, sub: Sub): Effect.Effect<void> =>
-  Effect.sync(() => mergeSubListCore(exec.state, sub.list))
-
-/**
- * Runs `body` with a fresh sub-list (e.g. the objects locked for one eviction/validation). When
- * `body` ends — success or failure — the sub-list is batch-unlocked, unless `merge` is set and
- * `body` succeeded, in which case its objects stay locked in the parent.
- *
- * @since 0.1.0
- * @category sub-lists
- */
-export const withSubList = <T extends LockItem, A, E, R>(
-  exec: Exec<T>,
-  body: (sub: Sub) => Effect.Effect<A, E, R>,
-  options: { readonly merge?: boolean } = {}
-): Effect.Effect<A, E, R> =>
-  Effect.suspend(() => {
-    const sub = beginSubList(exec)
-    return Effect.onExit(body(sub), (exit) =>
-      Effect.sync(() => {
-        if (options.merge === true && Exit.isSuccess(exit)) mergeSubListCore(exec.state, sub.list)
-        else unlockSubListCore(exec.state, sub.list)
-      })
-    )
-  })
