@@ -482,6 +482,56 @@ describe("lock wrappers and the Held witness", () => {
     })
   )
 
+  it.effect("ABBA through the resv wrappers: the younger ctx gets Deadlock, backs off, slow-locks", () =>
+    Effect.gen(function* () {
+      const [a, b] = [DmaResv.make("A"), DmaResv.make("B")]
+      const older = yield* WwMutex.acquireInit(WwMutex.reservationWwClass)
+      const heldA = yield* DmaResv.lock(a, older)
+      const younger = yield* Effect.forkChild(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const ctx = yield* WwMutex.acquireCtx(WwMutex.reservationWwClass)
+            const hb = yield* DmaResv.lock(b, ctx)
+            const e = yield* Effect.flip(DmaResv.lockInterruptible(a, ctx))
+            assert.strictEqual(e._tag, "Deadlock")
+            yield* DmaResv.unlock(hb)
+            const ha = yield* DmaResv.lockSlowInterruptible(a, ctx)
+            const hb2 = yield* DmaResv.lock(b, ctx)
+            yield* DmaResv.unlock(hb2)
+            yield* DmaResv.unlock(ha)
+            return ctx.stamp
+          })
+        )
+      )
+      for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+      yield* DmaResv.unlock(heldA)
+      yield* WwMutex.acquireFini(older)
+      assert.isAbove(yield* Fiber.join(younger), older.stamp)
+      assert.isFalse(DmaResv.isLocked(a) || DmaResv.isLocked(b))
+    })
+  )
+
+  it.effect("interruptible lock without a ctx fails with Interrupted on a signal; the plain one waits", () =>
+    Effect.gen(function* () {
+      const resv = DmaResv.make("intr")
+      const held = yield* DmaResv.lock(resv)
+      const intr = yield* Effect.forkChild(DmaResv.lockInterruptible(resv))
+      const plain = yield* Effect.forkChild(Effect.flatMap(DmaResv.lock(resv), DmaResv.unlock))
+      for (let i = 0; i < 5; i++) yield* Effect.yieldNow
+      yield* Task.signal(intr.id)
+      yield* Task.signal(plain.id)
+      const e = yield* Effect.flip(Fiber.join(intr))
+      assert.strictEqual(e._tag, "Interrupted")
+      for (let i = 0; i < 5; i++) yield* Effect.yieldNow
+      assert.isUndefined(plain.pollUnsafe(), "uninterruptible lock keeps sleeping")
+      yield* DmaResv.unlock(held)
+      yield* Fiber.join(plain)
+      Task.clearSignal(intr.id)
+      Task.clearSignal(plain.id)
+      assert.isFalse(DmaResv.isLocked(resv))
+    })
+  )
+
   it.effect("Held operations assert the lock at run time: stale witness, foreign task", () =>
     Effect.gen(function* () {
       const resv = DmaResv.make("witness")

@@ -186,6 +186,25 @@ describe("drm_exec semantics", () => {
     })
   )
 
+  it.effect("two execs nested in one task are the nested-ctx report in strict mode", () =>
+    Lockdep.withConfig(
+      { strict: true },
+      Effect.gen(function* () {
+        const [x, y] = [new Bo("x"), new Bo("y")]
+        const outer = yield* Exec.init<Bo>()
+        yield* Exec.untilAllLocked(outer, Exec.lock(outer, x))
+        const inner = yield* Exec.init<Bo>()
+        const exit = yield* Effect.exit(Exec.untilAllLocked(inner, Exec.lock(inner, y)))
+        assert.isTrue(Exit.hasDies(exit))
+        assert.include(String(Exit.isFailure(exit) ? exit.cause : ""), "nested-ctx")
+        yield* Exec.fini(inner)
+        yield* Exec.fini(outer)
+        Lockdep.clearReports()
+        assert.isFalse(DmaResv.isLocked(x.resv) || DmaResv.isLocked(y.resv))
+      })
+    )
+  )
+
   it.effect("fini is valid in any state and idempotent; the Scope form releases on failure", () =>
     Effect.gen(function* () {
       const bo = new Bo("f")
