@@ -131,6 +131,21 @@ describe("planner: descriptors", () => {
     assert.deepStrictEqual(p.descriptors.filter((d) => d.table === leaf).length, 1)
   })
 
+  it("adjacent huge leaves with far-apart frames stay valid descriptors (32-bit increment bound)", () => {
+    const s = setup()
+    const p = PageTable.orThrow(
+      s.shadow.planBatch([
+        { _tag: "Map", va: va(0), size: va(G), backing: { _tag: "Contiguous", baseFrame: 0 } },
+        { _tag: "Map", va: va(G), size: va(G), backing: { _tag: "Contiguous", baseFrame: 2 ** 39 } },
+        { _tag: "Map", va: va(2 * G), size: va(G), backing: { _tag: "Contiguous", baseFrame: 2 ** 39 + 2 ** 38 } }
+      ])
+    )
+    for (const d of p.descriptors) assert.isUndefined(Descriptor.check(d, 256))
+    assert.isUndefined(s.cpu.apply(p))
+    assert.strictEqual(pa(s, G + 5), (2 ** 39 + 5) * 4096)
+    assert.strictEqual(pa(s, 2 * G + 5), (2 ** 39 + 2 ** 38 + 5) * 4096)
+  })
+
   it("split: overlap or limits start a new dispatch", () => {
     const d = (t: number, f: number, c: number) => Descriptor.fill(t, f, c, 0, 0)
     const lim = { maxDescriptorsPerDispatch: 3, maxLiteralEntriesPerDispatch: 10 }

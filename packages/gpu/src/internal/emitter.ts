@@ -58,12 +58,15 @@ export class Emitter {
     const r = this.open.get(table)
     if (r !== undefined && r.first + r.count === first && r.flags === flags) {
       const expected = r.base + r.count * r.inc
-      if (r.count === 1 && count >= 1 && base - r.base >= 0 && (count === 1 || inc === base - r.base)) {
-        r.inc = base - r.base
+      const step = base - r.base
+      // the GPU computes base + i·inc in 32-bit: keep (count - 1)·inc below 2^32
+      const fits = (s: number) => (r.count + count - 1) * s < 2 ** 32
+      if (r.count === 1 && step >= 0 && (count === 1 || inc === step) && fits(step)) {
+        r.inc = step
         r.count += count
         return
       }
-      if (base === expected && (count === 1 || inc === r.inc)) {
+      if (base === expected && (count === 1 || inc === r.inc) && fits(r.inc)) {
         r.count += count
         return
       }
