@@ -18,7 +18,6 @@ export * as DmaFence from "./DmaFence.ts"
  * @since 0.1.0
  */
 export * as DmaResv from "./DmaResv.ts"
-
 /**
  * Exec transactions: lock a set of reservation objects with backoff and retry (`drm_exec`).
  *
