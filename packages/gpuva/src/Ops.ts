@@ -91,9 +91,15 @@ const fresh = (va: GpuVa | undefined): VaNode => {
 
 const place = (space: VaSpace, args: MapArgs, va: GpuVa | undefined): GpuVa => {
   const n = fresh(va).init(args.addr, args.range, args.obj, args.offset)
-  if (space.tree.firstOverlap(n.addr, n.end) !== null)
-    die(`map [0x${n.addr.toString(16)}, ...) overlaps (stale op list?)`)
-  space.link(n)
+  if (!space.link(n)) die(`map [0x${n.addr.toString(16)}, ...) overlaps (stale op list?)`)
+  return n
+}
+
+/** A remap piece must lie inside the VA it replaces, touching its start (prev) or end (next). */
+const piece = (old: VaNode, args: MapArgs, va: GpuVa | undefined, atStart: boolean): VaNode => {
+  const n = fresh(va).init(args.addr, args.range, args.obj, args.offset)
+  const inside = n.addr >= old.addr && n.end <= old.end && n.range > 0n
+  if (!inside || (atStart ? n.addr !== old.addr : n.end !== old.end)) die("remap piece outside the remapped VA")
   return n
 }
 
@@ -120,11 +126,15 @@ export const remap = (
   prev?: GpuVa,
   next?: GpuVa
 ): { readonly prev: GpuVa | undefined; readonly next: GpuVa | undefined } => {
-  space.unlink(node(space, op.unmap.va))
-  return {
-    prev: op.prev === undefined ? undefined : place(space, op.prev, prev),
-    next: op.next === undefined ? undefined : place(space, op.next, next)
-  }
+  const old = node(space, op.unmap.va)
+  const p = op.prev === undefined ? undefined : piece(old, op.prev, prev, true)
+  const n = op.next === undefined ? undefined : piece(old, op.next, next, false)
+  if (p !== undefined) {
+    space.replace(old, p)
+    if (n !== undefined) space.linkAfter(p, n)
+  } else if (n !== undefined) space.replace(old, n)
+  else space.unlink(old)
+  return { prev: p, next: n }
 }
 
 /**

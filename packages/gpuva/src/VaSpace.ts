@@ -40,6 +40,13 @@ export interface Options {
   readonly pageSize?: bigint
 }
 
+/** Head/tail of one object's intrusive VA list (append order = the kernel's link order). */
+interface ObjList {
+  head: VaNode | null
+  tail: VaNode | null
+  count: number
+}
+
 const hex = (x: bigint): string => `0x${x.toString(16)}`
 const isU64 = (x: unknown): x is bigint => typeof x === "bigint" && x >= 0n && x <= U64_MAX
 
@@ -60,7 +67,7 @@ export class VaSpace {
   readonly reserved: GpuVa | undefined
   /** @internal */
   readonly tree = new VaTree()
-  private readonly byObj = new Map<GemObject, Set<GpuVa>>()
+  private readonly byObj = new Map<GemObject, ObjList>()
 
   /** @internal use {@link make} */
   constructor(o: Required<Omit<Options, "reserveOffset" | "reserveRange">> & { reserved: VaNode | undefined }) {
@@ -70,10 +77,7 @@ export class VaSpace {
     this.end = o.start + o.range
     this.pageSize = o.pageSize
     this.reserved = o.reserved
-    if (o.reserved !== undefined) {
-      o.reserved.vm = this
-      this.tree.insert(o.reserved)
-    }
+    if (o.reserved !== undefined) this.link(o.reserved)
   }
 
   /** Number of mappings, not counting the reserved node. */
@@ -140,8 +144,8 @@ export class VaSpace {
     if (va.vm !== null) return Result.fail(new Invalid({ what: "va", reason: "already inserted" }))
     const bad = this.checkRange(va.addr, va.range, "va") ?? this.checkOffset(va.offset, "va.offset")
     if (bad !== undefined) return Result.fail(bad)
-    const hit = this.tree.firstOverlap(va.addr, va.end)
-    if (hit !== null) {
+    if (!this.tree.tryInsert(va)) {
+      const hit = this.tree.firstOverlap(va.addr, va.end) as VaNode
       return Result.fail(
         new Invalid({
           what: "va",
@@ -150,19 +154,63 @@ export class VaSpace {
         })
       )
     }
-    this.link(va)
+    this.adopt(va)
     return Result.succeed(va)
   }
 
-  /** @internal insert without validation (apply helpers, after the generator validated). */
-  link(va: VaNode): void {
+  /** @internal insert without validation; `false` (nothing changed) if it overlaps. */
+  link(va: VaNode): boolean {
+    if (!this.tree.tryInsert(va)) return false
+    this.adopt(va)
+    return true
+  }
+
+  /** @internal `old` leaves the tree, `piece` (inside old's extent) takes its place. */
+  replace(old: VaNode, piece: VaNode): void {
+    this.tree.replace(old, piece)
+    this.disown(old)
+    this.adopt(piece)
+  }
+
+  /** @internal `piece` goes right after `anchor` (remap's next piece after its prev piece). */
+  linkAfter(anchor: VaNode, piece: VaNode): void {
+    this.tree.insertAfter(anchor, piece)
+    this.adopt(piece)
+  }
+
+  /** Marks `va` as ours and appends it to its object's list (`drm_gpuva_link()`'s list part). */
+  private adopt(va: VaNode): void {
     va.vm = this
-    this.tree.insert(va)
-    if (va.obj !== null) {
-      const set = this.byObj.get(va.obj)
-      if (set === undefined) this.byObj.set(va.obj, new Set([va]))
-      else set.add(va)
+    const obj = va.obj
+    if (obj === null) return
+    const list = this.byObj.get(obj)
+    if (list === undefined) {
+      va.objPrev = null
+      va.objNext = null
+      this.byObj.set(obj, { head: va, tail: va, count: 1 })
+      return
     }
+    va.objPrev = list.tail
+    va.objNext = null
+    if (list.tail !== null) list.tail.objNext = va
+    list.tail = va
+    if (list.head === null) list.head = va
+    list.count++
+  }
+
+  private disown(va: VaNode): void {
+    va.vm = null
+    const obj = va.obj
+    if (obj === null) return
+    const list = this.byObj.get(obj)
+    if (list === undefined) return
+    if (va.objPrev === null) list.head = va.objNext
+    else va.objPrev.objNext = va.objNext
+    if (va.objNext === null) list.tail = va.objPrev
+    else va.objNext.objPrev = va.objPrev
+    va.objPrev = null
+    va.objNext = null
+    if (--list.count === 0) this.byObj.delete(obj)
   }
 
   /**
@@ -182,14 +230,7 @@ export class VaSpace {
   /** @internal */
   unlink(va: VaNode): void {
     this.tree.remove(va)
-    va.vm = null
-    if (va.obj !== null) {
-      const set = this.byObj.get(va.obj)
-      if (set !== undefined) {
-        set.delete(va)
-        if (set.size === 0) this.byObj.delete(va.obj)
-      }
-    }
+    this.disown(va)
   }
 
   /** `drm_gpuva_find_first()`: the lowest VA overlapping `[addr, addr + range)` (the reserved node included). */
@@ -257,8 +298,9 @@ export class VaSpace {
 
   /** The VAs of `obj` in this space, in insertion order (the kernel's per-vm_bo gpuva list). */
   vasOf(obj: GemObject): ReadonlyArray<GpuVa> {
-    const set = this.byObj.get(obj)
-    return set === undefined ? [] : [...set]
+    const out: Array<GpuVa> = []
+    for (let v = this.byObj.get(obj)?.head ?? null; v !== null; v = v.objNext) out.push(v)
+    return out
   }
 
   /** Objects with at least one VA in this space. */
@@ -270,9 +312,16 @@ export class VaSpace {
   check(): ReadonlyArray<string> {
     const errors = [...this.tree.check()]
     let indexed = 0
-    for (const [obj, set] of this.byObj) {
-      for (const va of set) if (va.obj !== obj || !va.inserted) errors.push(`stale object index for ${obj.name}`)
-      indexed += set.size
+    for (const [obj, list] of this.byObj) {
+      let n = 0
+      let prev: VaNode | null = null
+      for (let v = list.head; v !== null; v = v.objNext) {
+        if (v.obj !== obj || v.vm !== this || v.objPrev !== prev) errors.push(`stale object list for ${obj.name}`)
+        prev = v
+        n++
+      }
+      if (n !== list.count || list.tail !== prev) errors.push(`bad object list count/tail for ${obj.name}`)
+      indexed += n
     }
     let withObj = 0
     for (const va of this) if (va.obj !== null) withObj++

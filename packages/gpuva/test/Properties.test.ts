@@ -3,7 +3,7 @@ import { GpuVa, Ops, SplitMerge, VaSpace } from "@drmkit/gpuva"
 import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
 import * as fc from "fast-check"
-import { show } from "./helpers.ts"
+import { show } from "./vaFixtures.ts"
 
 type Ma = GpuVa.MapArgs
 const objs: ReadonlyArray<GpuVa.GemObject | null> = [
@@ -35,7 +35,8 @@ const fmt = (list: Iterable<Ma>) => [...list].map(GpuVa.format)
 /** `keep`, decided unit by unit: the first overlapping unit is backed by the same page of the same object. */
 const bruteKeep = (v: Ma, req: Ma): boolean => {
   if (v.obj === null || v.obj !== req.obj) return false
-  const u = v.addr > req.addr ? v.addr : req.addr
+  let u = req.addr
+  if (v.addr > u) u = v.addr
   return u64(v.offset + (u - v.addr)) === u64(req.offset + (u - req.addr))
 }
 
@@ -216,6 +217,46 @@ describe("split/merge against a brute-force interval model", () => {
         }
       ),
       { numRuns: 100 }
+    )
+  })
+
+  it("multi-level trees (thousands of VAs, also near 2^64): model == tree, invariants hold", () => {
+    fc.assert(
+      fc.property(
+        fc.boolean(),
+        fc.array(fc.tuple(fc.nat(3), fc.nat(1 << 16), fc.integer({ min: 1, max: 12 }), fc.nat(3)), {
+          minLength: 3000,
+          maxLength: 5000
+        }),
+        (top, steps) => {
+          const base = top ? U64_MAX + 1n - (1n << 20n) : 0n
+          const space = VaSpace.makeUnsafe({ start: base, range: 1n << 17n })
+          let model: Array<Ma> = []
+          steps.forEach(([kind, at, len, o], i) => {
+            const req: Ma = { addr: base + BigInt(at), range: BigInt(len), obj: objs[o] ?? null, offset: BigInt(at) }
+            const end = req.addr + req.range
+            if (kind === 0) {
+              Ops.applyAll(space, Result.getOrThrow(SplitMerge.smUnmapOps(space, req.addr, req.range)))
+              model = cut(model, req.addr, end)
+            } else {
+              Ops.applyAll(space, Result.getOrThrow(SplitMerge.smMapOps(space, req)))
+              model = cut(model, req.addr, end)
+              model.push(req)
+              model = sorted(model)
+            }
+            if (i % 1000 === 999) assert.deepStrictEqual(space.check(), [])
+          })
+          assert.deepStrictEqual(fmt(userVas(space)), fmt(model))
+          assert.deepStrictEqual(space.check(), [])
+          for (const v of model) assert.strictEqual(space.find(v.addr, v.range)?.offset, v.offset)
+          // tear everything down through the per-object lists, then the rest
+          for (const o of objs) if (o !== null) Ops.applyAll(space, Ops.boUnmapOps(space, o))
+          Ops.applyAll(space, Result.getOrThrow(SplitMerge.smUnmapOps(space, base, 1n << 17n)))
+          assert.strictEqual(space.count, 0)
+          assert.deepStrictEqual(space.check(), [])
+        }
+      ),
+      { numRuns: 6 }
     )
   })
 })

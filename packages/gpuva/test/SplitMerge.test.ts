@@ -1,7 +1,7 @@
 import { GpuVa, Ops, SplitMerge } from "@drmkit/gpuva"
 import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
-import { a, b, c, m, show, spaceWith, tree } from "./helpers.ts"
+import { a, b, c, m, show, spaceWith, tree } from "./vaFixtures.ts"
 
 const n = 10
 const mm = 50

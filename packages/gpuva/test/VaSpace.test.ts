@@ -2,7 +2,7 @@ import { U64_MAX } from "@drmkit/core"
 import { GpuVa, Ops, SplitMerge, VaSpace } from "@drmkit/gpuva"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
-import { a, b, m, show, spaceWith, tree } from "./helpers.ts"
+import { a, b, m, show, spaceWith, tree } from "./vaFixtures.ts"
 
 const P = 0x1000n
 const invalid = (r: Result.Result<unknown, unknown>, re: RegExp): void => {

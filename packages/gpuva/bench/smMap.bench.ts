@@ -1,0 +1,166 @@
+/**
+ * smMap / smUnmap + apply on trees of 10 k, 100 k and 1 M mappings, against a naive VA manager
+ * (a sorted array with binary search and splice) that implements the same split/merge rules.
+ * One "op" = generate the steps of one request and apply them. Goal: >= 500 k ops/s at 100 k
+ * mappings; the per-op time should grow like log n (the peer grows like n).
+ */
+import { report } from "@drmkit/bench-kit"
+import { GpuVa, Ops, SplitMerge, VaSpace } from "@drmkit/gpuva"
+import { Result } from "effect"
+
+const PAGE = 0x1000n
+const SPAN = 16n // pages per initial mapping
+const objs: ReadonlyArray<GpuVa.GemObject> = Array.from({ length: 64 }, (_, i) => ({ name: `bo${i}`, size: 1n << 40n }))
+
+const rng = (seed: number) => () => {
+  seed = (seed + 0x6d2b79f5) | 0
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+
+interface Req {
+  readonly unmap: boolean
+  readonly args: GpuVa.MapArgs
+}
+const requests = (n: number, count: number, seed: number): ReadonlyArray<Req> => {
+  const r = rng(seed)
+  const pages = BigInt(n) * SPAN
+  return Array.from({ length: count }, (_, i) => {
+    const len = BigInt(1 + Math.floor(r() * 32))
+    const page = BigInt(Math.floor(r() * Number(pages - len)))
+    const obj = objs[Math.floor(r() * objs.length)] ?? null
+    return { unmap: i % 2 === 1, args: { addr: page * PAGE, range: len * PAGE, obj, offset: page * PAGE } }
+  })
+}
+
+const build = (n: number): VaSpace.VaSpace => {
+  const space = VaSpace.makeUnsafe({ start: 0n, range: BigInt(n) * SPAN * PAGE, pageSize: PAGE })
+  for (let i = 0; i < n; i++) {
+    const addr = BigInt(i) * SPAN * PAGE
+    Result.getOrThrow(
+      space.insert(GpuVa.make({ addr, range: SPAN * PAGE, obj: objs[i % objs.length] ?? null, offset: 0n }))
+    )
+  }
+  return space
+}
+
+const runTree = (space: VaSpace.VaSpace, reqs: ReadonlyArray<Req>): void => {
+  for (const q of reqs) {
+    const steps = q.unmap ? SplitMerge.smUnmapOps(space, q.args.addr, q.args.range) : SplitMerge.smMapOps(space, q.args)
+    Ops.applyAll(space, Result.getOrThrow(steps))
+  }
+}
+
+// ---- the peer: a naive sorted-array VA manager with the same split/merge rules ----
+interface Naive {
+  readonly vas: Array<GpuVa.MapArgs>
+}
+const naiveBuild = (n: number): Naive => ({
+  vas: Array.from({ length: n }, (_, i) => ({
+    addr: BigInt(i) * SPAN * PAGE,
+    range: SPAN * PAGE,
+    obj: objs[i % objs.length] ?? null,
+    offset: 0n
+  }))
+})
+const lowerBound = (vas: ReadonlyArray<GpuVa.MapArgs>, addr: bigint): number => {
+  let lo = 0
+  let hi = vas.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    const v = vas[mid] as GpuVa.MapArgs
+    if (v.addr + v.range <= addr) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+const naiveApply = (s: Naive, q: Req): number => {
+  const { addr, range } = q.args
+  const end = addr + range
+  const i = lowerBound(s.vas, addr)
+  let j = i
+  const keepers: Array<GpuVa.MapArgs> = []
+  let steps = 0
+  while (j < s.vas.length && (s.vas[j] as GpuVa.MapArgs).addr < end) {
+    const v = s.vas[j] as GpuVa.MapArgs
+    const vEnd = v.addr + v.range
+    if (v.addr < addr) keepers.push({ addr: v.addr, range: addr - v.addr, obj: v.obj, offset: v.offset })
+    if (!q.unmap && vEnd <= end) steps++
+    if (vEnd > end) {
+      keepers.push({ addr: end, range: vEnd - end, obj: v.obj, offset: BigInt.asUintN(64, v.offset + (end - v.addr)) })
+    }
+    steps++
+    j++
+  }
+  if (!q.unmap) {
+    const at = keepers.length > 0 && (keepers[0] as GpuVa.MapArgs).addr < addr ? 1 : 0
+    keepers.splice(at, 0, { ...q.args })
+  }
+  s.vas.splice(i, j - i, ...keepers)
+  return steps
+}
+const runNaive = (s: Naive, reqs: ReadonlyArray<Req>): void => {
+  for (const q of reqs) naiveApply(s, q)
+}
+
+// ---- measurement ----
+const opsPerSec = (ops: number, ms: number) => (ops / ms) * 1000
+const time = (f: () => void): number => {
+  const t0 = performance.now()
+  f()
+  return performance.now() - t0
+}
+const median = (xs: Array<number>) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? Number.NaN
+
+const measure = (n: number, opsPerSample: number, peerOps: number) => {
+  const space = build(n)
+  const naive = naiveBuild(n)
+  runTree(space, requests(n, 2000, 99)) // warm-up
+  runNaive(naive, requests(n, Math.min(200, peerOps), 99))
+  const treeMs: Array<number> = []
+  const peerMs: Array<number> = []
+  for (let s = 0; s < 5; s++) {
+    const reqs = requests(n, opsPerSample, s + 1)
+    treeMs.push(time(() => runTree(space, reqs)) / opsPerSample)
+    const preqs = reqs.slice(0, peerOps)
+    peerMs.push(time(() => runNaive(naive, preqs)) / peerOps)
+  }
+  const problems = space.check()
+  if (problems.length > 0) throw new Error(`tree broken: ${problems[0]}`)
+  return { tree: opsPerSec(1, median(treeMs)), peer: opsPerSec(1, median(peerMs)), size: space.count }
+}
+
+const rows = []
+const results: Array<{ n: number; tree: number; peer: number }> = []
+for (const [n, ops, peerOps] of [
+  [10_000, 50_000, 20_000],
+  [100_000, 50_000, 2_000],
+  [1_000_000, 50_000, 200]
+] as const) {
+  const r = measure(n, ops, peerOps)
+  results.push({ n, tree: r.tree, peer: r.peer })
+  const label = n >= 1_000_000 ? `${n / 1_000_000} M` : `${n / 1000} k`
+  rows.push({
+    name: `smMap/smUnmap + apply, ${label} mappings`,
+    value: r.tree,
+    unit: "ops/s",
+    peer: "naive sorted array",
+    peerValue: r.peer,
+    ratio: r.tree / r.peer,
+    ...(n === 100_000 ? { goal: ">= 500k ops/s", pass: r.tree >= 500_000 } : {})
+  })
+}
+const first = results[0]
+const last = results[results.length - 1]
+if (first && last) {
+  rows.push({
+    name: "per-op time growth 10 k -> 1 M (log n predicts ~1.5x, n predicts 100x)",
+    value: first.tree / last.tree,
+    unit: "x",
+    peer: "naive sorted array",
+    peerValue: first.peer / last.peer,
+    ratio: last.tree / first.tree / (last.peer / first.peer)
+  })
+}
+report("smMap", rows)
