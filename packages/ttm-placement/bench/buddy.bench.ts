@@ -16,8 +16,8 @@
  * box is small and shared, and wall time there measures the neighbours.
  */
 import { median, report } from "@drmkit/bench-kit"
+import { Buddy } from "@drmkit/ttm-placement"
 import { Result } from "effect"
-import * as Buddy from "../src/Buddy.ts"
 
 const KiB = 1024
 const GiB = 1024 ** 3

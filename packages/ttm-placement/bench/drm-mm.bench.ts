@@ -9,8 +9,8 @@
  * after a forced GC: the CI box is small and shared, and wall time there measures the neighbours.
  */
 import { report } from "@drmkit/bench-kit"
+import { DrmMm } from "@drmkit/ttm-placement"
 import { Result } from "effect"
-import * as DrmMm from "../src/DrmMm.ts"
 
 const SIZE = 4096
 const SPACE = 2 ** 40

@@ -5,10 +5,11 @@
  * honour size/alignment/window/contiguity, and a failure with the smallest block size happens only
  * when the free bytes (in the window) really are too few. At the end everything coalesces back.
  */
+
+import type { Buddy } from "@drmkit/ttm-placement"
 import { describe, expect, it } from "@effect/vitest"
 import { Result } from "effect"
 import fc from "fast-check"
-import type * as Buddy from "../src/Buddy.ts"
 import { checkMm, checkWhole, mk, PS, total } from "./buddy-helpers.ts"
 
 type Op =

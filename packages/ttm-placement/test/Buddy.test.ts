@@ -3,10 +3,10 @@
  * pathological, contiguous, clear, range_bias, exceeds_max_order, fragmentation) plus topdown,
  * trim and bad-input cases.
  */
+
+import { Buddy } from "@drmkit/ttm-placement"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
-import type * as Buddy from "../src/Buddy.ts"
-import * as BuddyM from "../src/Buddy.ts"
 import { checkMm, checkWhole, err, GiB, KiB, MiB, mk, ok, PS, total } from "./buddy-helpers.ts"
 
 describe("drm_buddy: init and limits", () => {
@@ -28,11 +28,11 @@ describe("drm_buddy: init and limits", () => {
   })
 
   it("bad init arguments are Invalid", () => {
-    expect(err(BuddyM.make(PS - 1))).toBe("Invalid")
-    expect(err(BuddyM.make(8 * PS, 2048))).toBe("Invalid")
-    expect(err(BuddyM.make(8 * PS, 3 * PS))).toBe("Invalid")
-    expect(err(BuddyM.make(-PS))).toBe("Invalid")
-    expect(err(BuddyM.make(PS + 0.5))).toBe("Invalid")
+    expect(err(Buddy.make(PS - 1))).toBe("Invalid")
+    expect(err(Buddy.make(8 * PS, 2048))).toBe("Invalid")
+    expect(err(Buddy.make(8 * PS, 3 * PS))).toBe("Invalid")
+    expect(err(Buddy.make(-PS))).toBe("Invalid")
+    expect(err(Buddy.make(PS + 0.5))).toBe("Invalid")
   })
 
   it("limit: a huge allocator (2^40 bytes in 4 KiB chunks) hands out its single max-order block", () => {
@@ -394,7 +394,7 @@ describe("drm_buddy: bad input is Invalid and changes nothing", () => {
 
   it("results are yieldable in Effect.gen: NoSpace lands in the error channel", () =>
     Effect.gen(function* () {
-      const mm = yield* Effect.fromResult(BuddyM.make(8 * PS))
+      const mm = yield* Effect.fromResult(Buddy.make(8 * PS))
       const bs = yield* Effect.fromResult(mm.alloc({ size: 8 * PS }))
       const failed = yield* Effect.flip(Effect.fromResult(mm.alloc({ size: PS })))
       expect(failed._tag).toBe("NoSpace")

@@ -5,10 +5,11 @@
  * for `high`, lowest slot of the smallest feasible hole for `best`), fail only when the model finds
  * no slot, and the node/hole lists must stay exact complements. Everything removed → one hole.
  */
+
+import { DrmMm } from "@drmkit/ttm-placement"
 import { describe, expect, it } from "@effect/vitest"
 import { Result } from "effect"
 import fc from "fast-check"
-import * as DrmMm from "../src/DrmMm.ts"
 import { checkMm } from "./mm-helpers.ts"
 
 type Op =

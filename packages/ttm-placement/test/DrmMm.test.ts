@@ -3,9 +3,10 @@
  * older drm_mm selftests it was trimmed from (reserve, insert, replace, insert_range, frag,
  * bottom-up, top-down, color, evict, evict_range, color_evict), plus bad input and misuse.
  */
+
+import { DrmMm } from "@drmkit/ttm-placement"
 import { describe, expect, it } from "@effect/vitest"
 import { Result } from "effect"
-import * as DrmMm from "../src/DrmMm.ts"
 import { checkMm, holes } from "./mm-helpers.ts"
 
 const ok = <A, E>(r: Result.Result<A, E>): A => {

@@ -3,9 +3,10 @@
  * (allocated + free blocks tile the space exactly, accounting matches, no free mixed-state pair of
  * the same state left un-merged).
  */
+
+import { Buddy } from "@drmkit/ttm-placement"
 import { expect } from "@effect/vitest"
 import { Result } from "effect"
-import * as Buddy from "../src/Buddy.ts"
 
 export const KiB = 1024
 export const MiB = 1024 * KiB

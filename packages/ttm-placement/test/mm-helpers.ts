@@ -1,6 +1,7 @@
 /** Shared check for the range manager tests. */
+
+import type { DrmMm } from "@drmkit/ttm-placement"
 import { expect } from "@effect/vitest"
-import type * as DrmMm from "../src/DrmMm.ts"
 
 export const holes = (mm: DrmMm.DrmMm) => [...mm.holesInOrder()].map((h) => [h.start, h.end])
 
