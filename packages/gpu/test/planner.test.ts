@@ -119,6 +119,11 @@ describe("planner: descriptors", () => {
     for (const d of p.descriptors) assert.isUndefined(Descriptor.check(d, 256))
     assert.strictEqual(pa(s, 511), (9 + 11) * 4096)
     assert.strictEqual(pa(s, 512), (9 + 12) * 4096)
+    // pre-fills cover only unwritten entries: the whole plan is one dispatch
+    const lim = { maxDescriptorsPerDispatch: 65535, maxLiteralEntriesPerDispatch: 1 << 24 }
+    assert.strictEqual(Descriptor.split(p.descriptors, lim).length, 1)
+    const u = run(s, s.shadow.unmap(va(600), va(3)))
+    assert.strictEqual(Descriptor.split(u.descriptors, lim).length, 1)
   })
 
   it("scattered pages use literal descriptors; a fully written new table needs no pre-fill", () => {

@@ -82,18 +82,27 @@ export class Emitter {
     this.out.push({ table, first, count: values.length >>> 1, source: { _tag: "Literal", values } })
   }
 
-  /** Final ordered list: pre-fills of partly written new tables first, then the writes in order. */
+  /**
+   * Final ordered list: pre-fills of new tables first — only the entries the plan does not write
+   * itself, so fills and writes never overlap and a typical plan is one dispatch — then the writes
+   * in order.
+   */
   finish(): Array<Descriptor.Descriptor> {
     for (const t of [...this.open.keys()]) this.flush(t)
     const fills: Array<Descriptor.Descriptor> = []
     for (const p of this.prefills.values()) {
-      if (p.written.indexOf(0) === -1) continue
-      fills.push({
-        table: p.table,
-        first: 0,
-        count: ENTRIES_PER_TABLE,
-        source: { _tag: "Generator", baseFrame: p.base, increment: p.inc, flags: p.flags }
-      })
+      const w = p.written
+      for (let i = w.indexOf(0); i !== -1 && i < ENTRIES_PER_TABLE; ) {
+        let j = i
+        while (j < ENTRIES_PER_TABLE && w[j] === 0) j++
+        fills.push({
+          table: p.table,
+          first: i,
+          count: j - i,
+          source: { _tag: "Generator", baseFrame: p.base + i * p.inc, increment: p.inc, flags: p.flags }
+        })
+        i = w.indexOf(0, j)
+      }
     }
     return fills.concat(this.out)
   }
