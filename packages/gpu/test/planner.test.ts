@@ -83,6 +83,8 @@ describe("planner: huge leaves", () => {
       u.allocated.map((a) => a.level),
       [1, 0]
     )
+    const lim = { maxDescriptorsPerDispatch: 65535, maxLiteralEntriesPerDispatch: 1 << 24 }
+    assert.strictEqual(Descriptor.split(u.descriptors, lim).length, 1)
     assert.strictEqual(pa(s, G + 3 * M + 5), "fault")
     assert.strictEqual(pa(s, G + 3 * M + 6), (2 * G + 3 * M + 6) * 4096)
     assert.strictEqual(pa(s, G + 7 * M), (2 * G + 7 * M) * 4096)
