@@ -25,10 +25,9 @@
  *
  * @since 0.1.0
  */
-import type { Already, Busy, Deadlock, Interrupted, RestartSys } from "@drmkit/core"
-import { Invalid } from "@drmkit/core"
-import { Effect } from "effect"
-import * as DmaFence from "./DmaFence.ts"
+import type { Already, Busy, Deadlock, Interrupted, Invalid } from "@drmkit/core"
+import { Effect, type Scope } from "effect"
+import type * as DmaFence from "./DmaFence.ts"
 import type { Held } from "./Held.ts"
 import { emptyList, type UsageRank } from "./internal/fenceList.ts"
 import { heldByCurrent } from "./internal/held.ts"
@@ -40,9 +39,7 @@ import {
   invalidUsage,
   noCheck,
   resetMaxFences,
-  snapshot,
   type Usage,
-  usageName,
   usageRank
 } from "./internal/resvCore.ts"
 import * as WwMutex from "./WwMutex.ts"
@@ -87,6 +84,21 @@ export {
    */
   reserveFencesSync
 } from "./internal/resvOps.ts"
+
+export {
+  /** `dma_resv_describe()`. @since 0.1.0 */
+  describe,
+  /** `dma_resv_get_fences()`. @since 0.1.0 */
+  getFences,
+  /** `dma_resv_get_singleton()`. @since 0.1.0 */
+  getSingleton,
+  /** `dma_resv_test_signaled()`. @since 0.1.0 */
+  testSignaled,
+  /** Options of `waitTimeout`. @since 0.1.0 */
+  type WaitOptions,
+  /** `dma_resv_wait_timeout()`. @since 0.1.0 */
+  waitTimeout
+} from "./internal/resvQueries.ts"
 
 /**
  * Orders two usages: negative when `a` is stronger (seen by more queries) than `b`.
@@ -236,6 +248,19 @@ export const unlock = (held: Held<DmaResv>): Effect.Effect<void> =>
   })
 
 /**
+ * {@link lock} as a scoped resource: unlocked when the Scope closes (success, failure or
+ * interruption). For one object; lock many through `Exec` (one finalizer for the whole set).
+ *
+ * @since 0.1.0
+ * @category locking
+ */
+export const lockScoped = (
+  resv: DmaResv,
+  ctx?: WwMutex.AcquireCtx
+): Effect.Effect<Held<DmaResv>, Deadlock | Already | Invalid, Scope.Scope> =>
+  Effect.acquireRelease(lock(resv, ctx), unlock)
+
+/**
  * Whether anyone holds `resv`'s lock. Models `dma_resv_is_locked()`.
  *
  * @since 0.1.0
@@ -303,101 +328,3 @@ export const iter = (held: Held<DmaResv>, usage: Usage): Iter => {
  */
 export const iterUnlocked = (resv: DmaResv, usage: Usage): Iter =>
   new IterImpl(resv, requireUsage(usage), true, noCheck)
-
-const withUsage = <A>(usage: Usage, f: (rank: UsageRank) => A): Effect.Effect<A, Invalid> =>
-  Effect.suspend(() => {
-    const rank = usageRank(usage)
-    return rank === undefined ? Effect.fail(invalidUsage(usage)) : Effect.sync(() => f(rank))
-  })
-
-/**
- * The unsignalled fences with usage <= `usage`, without the lock. Models `dma_resv_get_fences()`.
- *
- * @since 0.1.0
- * @category snapshots
- */
-export const getFences = (resv: DmaResv, usage: Usage): Effect.Effect<ReadonlyArray<DmaFence.DmaFence>, Invalid> =>
-  withUsage(usage, (rank) => snapshot(resv, rank).map(([f]) => f))
-
-/**
- * One fence standing for all unsignalled fences with usage <= `usage`: `undefined` for none, the
- * fence itself for one, a new {@link DmaFence.FenceArray} on a fresh context for more. Models
- * `dma_resv_get_singleton()`.
- *
- * @since 0.1.0
- * @category snapshots
- */
-export const getSingleton = (resv: DmaResv, usage: Usage): Effect.Effect<DmaFence.DmaFence | undefined, Invalid> =>
-  withUsage(usage, (rank) => {
-    const fences = snapshot(resv, rank).map(([f]) => f)
-    if (fences.length <= 1) return fences[0]
-    return new DmaFence.FenceArray(fences, { context: DmaFence.contextAlloc("dma_resv_get_singleton"), seqno: 1 })
-  })
-
-/**
- * True iff no unsignalled fence with usage <= `usage` remains. Models `dma_resv_test_signaled()`.
- *
- * @since 0.1.0
- * @category waiting
- */
-export const testSignaled = (resv: DmaResv, usage: Usage): Effect.Effect<boolean, Invalid> =>
-  withUsage(usage, (rank) => new IterImpl(resv, rank, true, noCheck).first() === undefined)
-
-/**
- * Options of {@link waitTimeout}.
- *
- * @since 0.1.0
- * @category waiting
- */
-export interface WaitOptions {
-  /** A task signal ends the wait with `RestartSys`. */
-  readonly interruptible?: boolean
-  /** Budget in ms shared by all fences (default `Infinity`; 0 polls without blocking). */
-  readonly timeoutMs?: number
-}
-
-/**
- * Waits for every unsignalled fence with usage <= `usage`, passing the remaining budget from one
- * wait to the next; no lock needed. Returns the remaining budget (> 0), 0 on timeout, or fails with
- * `RestartSys` when interrupted. A zero timeout polls: 1 when idle, 0 when busy, never blocking
- * (the documented semantics; the kernel's code may wait one tick there). Models
- * `dma_resv_wait_timeout()`.
- *
- * @since 0.1.0
- * @category waiting
- */
-export const waitTimeout = (
-  resv: DmaResv,
-  usage: Usage,
-  options: WaitOptions = {}
-): Effect.Effect<number, RestartSys | Invalid> =>
-  Effect.gen(function* () {
-    const rank = usageRank(usage)
-    if (rank === undefined) return yield* Effect.fail(invalidUsage(usage))
-    let left = options.timeoutMs ?? Number.POSITIVE_INFINITY
-    if (!(left >= 0)) return yield* new Invalid({ what: "dma_resv_wait_timeout", reason: "must be >= 0", value: left })
-    if (left === 0) return new IterImpl(resv, rank, true, noCheck).first() === undefined ? 1 : 0
-    const it = new IterImpl(resv, rank, true, noCheck)
-    for (let f = it.first(); f !== undefined; f = it.next()) {
-      left = yield* DmaFence.wait(f, { interruptible: options.interruptible === true, timeoutMs: left })
-      if (left <= 0) return 0
-    }
-    return left
-  })
-
-/**
- * A debugfs-style dump: one line per entry, `"<usage> fence: <ctx>:<seqno> [signalled]"`. Models
- * `dma_resv_describe()`.
- *
- * @since 0.1.0
- * @category debugging
- */
-export const describe = (resv: DmaResv): string => {
-  const lines: Array<string> = []
-  const l = resv.list
-  for (let i = 0; i < l.count; i++) {
-    const f = l.fences[i] as DmaFence.DmaFence
-    lines.push(`${usageName(l.usages[i] as UsageRank)} fence: ${f}${f.isSignaled ? " signalled" : " unsignalled"}`)
-  }
-  return lines.join("\n")
-}

@@ -550,6 +550,19 @@ describe("lock wrappers and the Held witness", () => {
     })
   )
 
+  it.effect("lockScoped unlocks when the scope closes, on success and on interruption", () =>
+    Effect.gen(function* () {
+      const resv = DmaResv.make("scoped")
+      yield* Effect.scoped(Effect.flatMap(DmaResv.lockScoped(resv), (h) => DmaResv.reserveFences(h, 1)))
+      assert.isFalse(DmaResv.isLocked(resv))
+      const f = yield* Effect.forkChild(Effect.scoped(Effect.andThen(DmaResv.lockScoped(resv), Effect.never)))
+      for (let i = 0; i < 3; i++) yield* Effect.yieldNow
+      assert.isTrue(DmaResv.isLocked(resv))
+      yield* Fiber.interrupt(f)
+      assert.isFalse(DmaResv.isLocked(resv))
+    })
+  )
+
   it("a missing witness does not compile", () => {
     const resv = DmaResv.make("types")
     const f = DmaFence.signaled()
