@@ -320,6 +320,43 @@ describe("locking-selftest ww_tests (strict mode)", () => {
         })
       )
     )
+    it.effect("a trylock of another lock after -EDEADLK is reported too (ww_mutex_lock_acquired)", () =>
+      expectReport(
+        "lock-after-deadlock",
+        Effect.gen(function* () {
+          const s = yield* edeadlk
+          yield* Effect.ensuring(WwMutex.trylock(s.o3, s.t), Effect.andThen(WwMutex.unlockAll(s.t), s.holder.release))
+        })
+      )
+    )
+    it.effect("a ctx-less lock that had to sleep still counts for the mixing check", () =>
+      expectReport(
+        "mixed-ctx-and-noctx",
+        Effect.gen(function* () {
+          const { cls, o, o2 } = setup()
+          const gate = yield* Deferred.make<void>()
+          const holder = yield* Effect.forkChild(
+            WwMutex.lockNoCtx(o).pipe(Effect.andThen(Deferred.await(gate)), Effect.andThen(WwMutex.unlock(o)))
+          )
+          yield* Effect.repeat(Effect.yieldNow, { times: 10 })
+          const waiter = yield* Effect.forkChild(Effect.andThen(WwMutex.lockNoCtx(o), Effect.never))
+          yield* Effect.repeat(Effect.yieldNow, { times: 10 })
+          yield* Deferred.succeed(gate, undefined)
+          yield* Fiber.join(holder)
+          yield* Effect.repeat(Effect.yieldNow, { times: 10 })
+          assert.strictEqual(o.ownerTask, waiter.id, "the waiter got o after sleeping")
+          yield* Fiber.interrupt(waiter)
+          WwMutex.forceUnlockUnsafe(o)
+          // same check in the locking task itself
+          yield* WwMutex.lockNoCtx(o)
+          const t = yield* WwMutex.acquireCtx(cls)
+          yield* Effect.ensuring(
+            WwMutex.lock(o2, t),
+            Effect.sync(() => WwMutex.forceUnlockUnsafe(o))
+          )
+        })
+      )
+    )
     it.effect("edeadlk_acquire_more_edeadlk: a second -EDEADLK before backing off", () =>
       expectReport(
         "lock-after-deadlock",

@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import { config } from "./lockdep.ts"
 import { pending } from "./signals.ts"
 import { type AcquireCtx, Code, type Waiter, type WwMutex } from "./state.ts"
 
@@ -19,6 +20,10 @@ export const acquireAt = (m: WwMutex, ctx: AcquireCtx | undefined, task: number)
     m.ctx = ctx
     ctx.held.push(m)
     ctx.contending = undefined
+  } else if (config.strict) {
+    // strict mode counts ctx-less holds per task for the mixing checks
+    m.noCtxCounted = true
+    m.cls.noCtxHeldByTask.set(task, (m.cls.noCtxHeldByTask.get(task) ?? 0) + 1)
   }
 }
 

@@ -12,7 +12,11 @@ import { config, violation } from "./lockdep.ts"
 import { acquireAt, checkWaiters, release } from "./queue.ts"
 import { AcquireCtx, Code, type WwClass, type WwMutex } from "./state.ts"
 
-const ctxChecks = (m: WwMutex, ctx: AcquireCtx, task: number, slow: boolean): boolean => {
+/**
+ * The `DEBUG_WW_MUTEXES` checks of a ctx lock (`ww_mutex_lock_acquired()` and friends). A
+ * trylock skips the slow-path and mixing checks (lockdep records no dependency for trylocks).
+ */
+const ctxChecks = (m: WwMutex, ctx: AcquireCtx, task: number, slow: boolean, trylock: boolean): boolean => {
   if (
     task !== ctx.task &&
     violation("ctx-foreign-task", `acquire ctx of task ${ctx.task} used by task ${task}`, m.name, task)
@@ -33,6 +37,7 @@ const ctxChecks = (m: WwMutex, ctx: AcquireCtx, task: number, slow: boolean): bo
     const msg = `ww_mutex_lock_slow(${m.name}) without a preceding -EDEADLK`
     if (violation("slow-without-deadlock", msg, m.name, task)) return true
   }
+  if (trylock) return false
   const n = m.cls.noCtxHeldByTask.get(task)
   if (n !== undefined && n > 0) {
     const msg = `ww_mutex_lock(${m.name}, ctx) while holding ${n} ctx-less lock(s) of ${m.cls.name}`
@@ -81,14 +86,12 @@ export const lockEnter = (m: WwMutex, ctx: AcquireCtx | undefined, task: number,
   if (v !== Code.OK) return v
   if (ctx !== undefined) {
     if (m.ctx === ctx) return Code.ALREADY
-    if (ctx.strict && ctxChecks(m, ctx, task, slow)) return Code.VIOLATION
+    if (ctx.strict && ctxChecks(m, ctx, task, slow, false)) return Code.VIOLATION
     if (ctx.held.length === 0) ctx.wounded = false
   } else if (config.strict && noCtxChecks(m, task)) return Code.VIOLATION
   if (m.owner === 0) {
     acquireAt(m, ctx, task)
-    if (ctx === undefined) {
-      if (config.strict) countNoCtx(m, task)
-    } else if (m.waiters.length > 0) checkWaiters(m, ctx)
+    if (ctx !== undefined && m.waiters.length > 0) checkWaiters(m, ctx)
     return Code.OK
   }
   if (
@@ -100,12 +103,6 @@ export const lockEnter = (m: WwMutex, ctx: AcquireCtx | undefined, task: number,
   return Code.BUSY
 }
 
-/** Counts a ctx-less hold for the strict mixing check. */
-export const countNoCtx = (m: WwMutex, task: number): void => {
-  m.noCtxCounted = true
-  m.cls.noCtxHeldByTask.set(task, (m.cls.noCtxHeldByTask.get(task) ?? 0) + 1)
-}
-
 /**
  * `ww_mutex_trylock(lock, ctx?)`: OK or BUSY (also on a lock this ctx/task already holds), never
  * waits, never injects; DESTROYED / WRONG_CLASS / VIOLATION as for {@link lockEnter}.
@@ -115,19 +112,11 @@ export const trylockFast = (m: WwMutex, ctx: AcquireCtx | undefined, task: numbe
   if (v !== Code.OK) return v
   if (m.owner !== 0) return Code.BUSY
   if (ctx !== undefined) {
-    if (
-      ctx.strict &&
-      ctx.done &&
-      violation("lock-after-done", `ww_mutex_trylock(${m.name}) after ww_acquire_done()`, m.name, task)
-    ) {
-      return Code.VIOLATION
-    }
+    if (ctx.strict && ctxChecks(m, ctx, task, false, true)) return Code.VIOLATION
     if (ctx.held.length === 0) ctx.wounded = false
   }
   acquireAt(m, ctx, task)
-  if (ctx === undefined) {
-    if (config.strict) countNoCtx(m, task)
-  } else if (m.waiters.length > 0) checkWaiters(m, ctx)
+  if (ctx !== undefined && m.waiters.length > 0) checkWaiters(m, ctx)
   return Code.OK
 }
 
