@@ -3,7 +3,7 @@
  * scheduler, never deadlock (watchdog), never double-own a mutex, and always release everything —
  * including transactions that fail or are interrupted half-way (finalizers are counted).
  */
-import { Scheduler, Task, WwMutex } from "@drmkit/resv-locking"
+import { Lockdep, Scheduler, Task, WwMutex } from "@drmkit/resv-locking"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Result } from "effect"
 import fc from "fast-check"
@@ -18,6 +18,8 @@ interface Txn {
 interface Program {
   readonly alg: "wait-die" | "wound-wait"
   readonly injection: boolean
+  /** Strict mode on: a correct backoff protocol must never produce a lockdep report. */
+  readonly strict: boolean
   readonly nlocks: number
   readonly fibers: ReadonlyArray<ReadonlyArray<Txn>>
   readonly seed: number
@@ -34,6 +36,7 @@ const arbProgram: fc.Arbitrary<Program> = fc.integer({ min: 2, max: 8 }).chain((
   fc.record({
     alg: fc.constantFrom("wait-die" as const, "wound-wait" as const),
     injection: fc.boolean(),
+    strict: fc.boolean(),
     nlocks: fc.constant(nlocks),
     fibers: fc.array(fc.array(arbTxn(nlocks), { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 5 }),
     seed: fc.nat()
@@ -51,7 +54,7 @@ const runProgram = (p: Program) =>
       Effect.scoped(
         Effect.gen(function* () {
           const task = yield* Task.current
-          const ctx = yield* WwMutex.acquireCtx(cls, { injection: p.injection })
+          const ctx = yield* WwMutex.acquireCtx(cls, { injection: p.injection, strict: p.strict })
           c.started++
           yield* Effect.addFinalizer(() =>
             Effect.sync(() => {
@@ -102,6 +105,7 @@ describe("random transaction programs (fast-check + seeded scheduler)", () => {
   it("never deadlock, never double-own, always release everything", async () => {
     await fc.assert(
       fc.asyncProperty(arbProgram, async (p) => {
+        Lockdep.clearReports()
         const r = await Effect.runPromise(
           Scheduler.run(p.seed, () => runProgram(p), { yieldProbability: 0.1 }).pipe(Effect.timeout(5_000))
         )
@@ -112,6 +116,7 @@ describe("random transaction programs (fast-check + seeded scheduler)", () => {
         assert.strictEqual(c.finalized, total, "every scope finalizer ran")
         assert.strictEqual(c.committed + c.failed, total)
         assert.deepStrictEqual(c.other, [], "only 0 / Deadlock / Already")
+        assert.deepStrictEqual(Lockdep.reports(), [], "the backoff protocol is lockdep-clean")
         for (const m of locks) {
           assert.isFalse(m.isLocked, `${m.name} still locked`)
           assert.strictEqual(m.waiterCount, 0)
