@@ -231,11 +231,15 @@ const makeShape = (
   const uncaptured: Array<GpuError> = []
   let lost: DeviceLost | undefined
   let jobs = 0
+  /** Unsignalled job fences: signalled with the loss error if the device goes away first. */
+  const pending = new Set<Fence.Fence>()
   device.addEventListener("uncapturederror", (ev) => {
     uncaptured.push(toGpuError("uncaptured", (ev as GPUUncapturedErrorEvent).error))
   })
   void device.lost.then((info) => {
     lost = new DeviceLost({ reason: info.reason ?? "unknown", detail: info.message })
+    for (const f of pending) Fence.signal(f, lost)
+    pending.clear()
   })
   const check = Effect.suspend((): Effect.Effect<void, DeviceLost | GpuError> => {
     if (lost !== undefined) return Effect.fail(lost)
@@ -254,10 +258,15 @@ const makeShape = (
       device.queue.submit([encoder.finish()])
       jobs++
       const fence = Fence.make(ctx)
+      pending.add(fence)
       const done = device.queue.onSubmittedWorkDone()
+      const finish = () => {
+        pending.delete(fence)
+        Fence.signal(fence, lost)
+      }
       state.tail = state.tail.then(
-        () => done.then(() => Fence.signal(fence, lost)),
-        () => done.then(() => Fence.signal(fence, lost))
+        () => done.then(finish, finish),
+        () => done.then(finish, finish)
       )
       if (debug) {
         const oom = yield* Effect.promise(() => device.popErrorScope())
