@@ -148,6 +148,8 @@ const runProgram = (p: Program) =>
 
 describe("random exec transaction programs (fast-check + seeded scheduler, injection on)", () => {
   it("never deadlock, never double-own, always release everything", async () => {
+    let backoffs = 0
+    let commits = 0
     await fc.assert(
       fc.asyncProperty(arbProgram, async (p) => {
         const r = await Effect.runPromise(
@@ -155,6 +157,8 @@ describe("random exec transaction programs (fast-check + seeded scheduler, injec
         )
         if (Exit.isFailure(r.exit)) throw new Error(`seed ${p.seed}: ${String(r.exit.cause)}`)
         const { c, objs } = r.exit.value
+        backoffs += c.retries
+        commits += c.committed
         const total = p.fibers.reduce((n, f) => n + f.length, 0)
         assert.strictEqual(c.started, total, "every transaction ran")
         assert.strictEqual(c.finalized, total, "every transaction scope closed")
@@ -168,5 +172,8 @@ describe("random exec transaction programs (fast-check + seeded scheduler, injec
       }),
       { numRuns: 120 }
     )
+    // the programs really contend (injected and real backoffs) and really commit
+    assert.isAbove(backoffs, 0)
+    assert.isAbove(commits, 0)
   })
 })
