@@ -109,8 +109,7 @@ export class PageTableShadow {
   readonly levels: 4 | 5
   readonly root = 0
   readonly tableCount: number
-  /** @internal */
-  readonly s: Shadow
+  private readonly s: Shadow
   constructor(options: ShadowOptions) {
     this.levels = options.levels
     this.tableCount = options.tables
