@@ -1,14 +1,15 @@
 /**
- * drm_exec transactions, uncontended: one Scope, `untilAllLocked` + `prepareArray` (1 slot each),
+ * drm_exec transactions. Uncontended: one Scope, `untilAllLocked` + `prepareArray` (1 slot each),
  * one fence added to every object, then the single bulk release — for 16 and 2046 objects, with
  * strict mode off and on. The peer, measured in the same run, is the same sequence written with
  * the raw synchronous calls (`WwMutex.lockSync`, `DmaResv.reserveFencesSync/addFenceSync`,
  * `unlockSync` in reverse) inside one `Effect.sync`: what the transaction costs without the Effect
- * shell.
+ * shell. Contended (informative): 8 fibers, 16 objects, 4 random objects per transaction, a yield
+ * while holding, against the same transactions run by one fiber; a watchdog fails a hang.
  */
 import { report, timeMs } from "@drmkit/bench-kit"
 import { DmaFence, DmaResv, Exec, Lockdep, Task, WwMutex } from "@drmkit/resv-locking"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 
 const ring = DmaFence.contextAlloc("bench ring")
 const makeBos = (n: number) => Array.from({ length: n }, (_, i) => DmaResv.make(`bo${i}`))
@@ -102,6 +103,66 @@ const txn16Raw = perSec(N16, raw16)
 const ms2046 = eff2046 / N2046
 const ms2046Raw = raw2046 / N2046
 
+// ---- contended: 8 fibers over 16 objects, 4 per transaction, a yield while holding ----
+const rng = (seed: number) => {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+const pick4 = (bos: ReadonlyArray<DmaResv.DmaResv>, rand: () => number) => {
+  const out: Array<DmaResv.DmaResv> = []
+  while (out.length < 4) {
+    const b = bos[Math.floor(rand() * bos.length)] as DmaResv.DmaResv
+    if (!out.includes(b)) out.push(b)
+  }
+  return out
+}
+const contended = (fibers: number, runMs: number) =>
+  Effect.gen(function* () {
+    const bos = makeBos(16)
+    const s = { txns: 0, backoffs: 0, maxRetries: 0 }
+    const deadline = performance.now() + runMs
+    const t0 = performance.now()
+    const worker = (w: number) =>
+      Effect.gen(function* () {
+        const rand = rng(w + 1)
+        while (performance.now() < deadline) {
+          const set = pick4(bos, rand)
+          yield* Effect.scoped(
+            Effect.gen(function* () {
+              const exec = yield* Exec.make<DmaResv.DmaResv>()
+              yield* Exec.untilAllLocked(exec, Exec.prepareArray(exec, set, 1))
+              yield* Effect.yieldNow
+              const job = DmaFence.make(ring)
+              for (const bo of Exec.lockedObjects(exec)) DmaResv.addFenceSync(Exec.held(exec, bo), job, "write")
+              job.signal()
+              const r = Exec.retries(exec)
+              s.txns++
+              s.backoffs += r
+              if (r > s.maxRetries) s.maxRetries = r
+            })
+          )
+        }
+      })
+    const fs = yield* Effect.forEach(
+      Array.from({ length: fibers }, (_, i) => i),
+      (w) => Effect.forkChild(worker(w))
+    )
+    yield* Effect.timeout(Fiber.joinAll(fs), runMs + 10_000) // watchdog
+    return {
+      rate: (s.txns / (performance.now() - t0)) * 1000,
+      perTxn: s.backoffs / Math.max(1, s.txns),
+      max: s.maxRetries
+    }
+  })
+const solo = await Effect.runPromise(contended(1, 1000))
+const many = await Effect.runPromise(contended(8, 1000))
+
 report("exec", [
   {
     name: "exec txn, 16 objects (prepare 1, add fence, fini)",
@@ -132,5 +193,20 @@ report("exec", [
     ratio: ms2046Raw / ms2046,
     goal: "<= 5 ms/txn",
     pass: ms2046 <= 5
+  },
+  {
+    name: "exec txn contended: 8 fibers, 16 objects, 4/txn",
+    value: many.rate,
+    unit: "txn/s",
+    peer: "same transactions, 1 fiber",
+    peerValue: solo.rate,
+    ratio: many.rate / solo.rate
+  },
+  {
+    name: "exec txn contended: backoffs per txn / max retries",
+    value: many.perTxn,
+    unit: "backoffs/txn",
+    peer: "max retries",
+    peerValue: many.max
   }
 ])
