@@ -22,7 +22,7 @@
  */
 import type { Invalid } from "@drmkit/core"
 import { Effect, Result } from "effect"
-import { type GemObject, type MapArgs, translation } from "./GpuVa.ts"
+import type { GemObject, MapArgs } from "./GpuVa.ts"
 import type { VaNode } from "./internal/VaTree.ts"
 import type { MapOp, Op, RemapOp, UnmapOp } from "./Ops.ts"
 import type { VaSpace } from "./VaSpace.ts"
@@ -63,14 +63,30 @@ export const checkMap = (space: VaSpace, req: MapRequest): Invalid | undefined =
 export const checkUnmap = (space: VaSpace, addr: bigint, range: bigint): Invalid | undefined =>
   space.checkRange(addr, range, "unmap")
 
-const u64 = (x: bigint): bigint => BigInt.asUintN(64, x)
+const TWO64 = 1n << 64n
 
-const piece = (va: VaNode, from: bigint, to: bigint): MapArgs => ({
-  addr: from,
-  range: to - from,
-  obj: va.obj,
-  offset: u64(va.offset + (from - va.addr))
-})
+/** The part `[from, to)` of `va`, its offset carried modulo 2^64 (offsets are < 2^64, so one wrap at most). */
+const piece = (va: VaNode, from: bigint, to: bigint): MapArgs => {
+  let offset = va.offset
+  if (from !== va.addr) {
+    offset += from - va.addr
+    if (offset >= TWO64) offset -= TWO64
+  }
+  return { addr: from, range: to - from, obj: va.obj, offset }
+}
+
+/** `(a.offset - a.addr) ≡ (b.offset - b.addr) (mod 2^64)`, for values in u64. */
+const sameTranslation = (a: MapArgs, b: MapArgs): boolean => {
+  const d = a.offset - a.addr - (b.offset - b.addr)
+  return d === 0n || d === TWO64 || d === -TWO64
+}
+
+/** Drains a step generator into an array (a `for..of` loop: `Array.from` on a generator is ~4x slower in V8). */
+const collect = (steps: Iterable<Op>): Array<Op> => {
+  const out: Array<Op> = []
+  for (const op of steps) out.push(op)
+  return out
+}
 
 const mapOp = (addr: bigint, range: bigint, obj: GemObject | null, offset: bigint): MapOp => ({
   _tag: "Map",
@@ -91,16 +107,16 @@ const mapOp = (addr: bigint, range: bigint, obj: GemObject | null, offset: bigin
 export function* mapSteps(space: VaSpace, req: MapRequest, mode: MapMode = "map"): Generator<Op, void, undefined> {
   const madvise = mode === "madvise"
   const reqEnd = req.addr + req.range
-  const reqXlat = translation(req)
   let final: MapOp | undefined = madvise ? undefined : mapOp(req.addr, req.range, req.obj, req.offset)
   let va = space.tree.firstOverlap(req.addr, reqEnd)
   while (va !== null && va.addr < reqEnd) {
     const following: VaNode | null = va.next
     if (madvise && va.obj !== null) {
+      if (va.end >= reqEnd) break
       va = following
       continue
     }
-    const keep = va.obj !== null && va.obj === req.obj && translation(va) === reqXlat
+    const keep = va.obj !== null && va.obj === req.obj && sameTranslation(va, req)
     const before = va.addr < req.addr
     const after = va.end > reqEnd
     if (!before && !after) {
@@ -123,6 +139,8 @@ export function* mapSteps(space: VaSpace, req: MapRequest, mode: MapMode = "map"
         }
       }
     }
+    // VAs are disjoint: one reaching the request's end is the last to overlap (saves touching the next)
+    if (after || va.end === reqEnd) break
     va = following
   }
   if (final !== undefined) yield final
@@ -151,6 +169,7 @@ export function* unmapSteps(space: VaSpace, addr: bigint, range: bigint): Genera
     } else {
       yield { _tag: "Unmap", va, keep: false } satisfies UnmapOp
     }
+    if (va.end >= end) break
     va = following
   }
 }
@@ -164,7 +183,7 @@ export function* unmapSteps(space: VaSpace, addr: bigint, range: bigint): Genera
  */
 export const smMapOps = (space: VaSpace, req: MapRequest): Result.Result<ReadonlyArray<Op>, Invalid> => {
   const bad = checkMap(space, req)
-  return bad === undefined ? Result.succeed(Array.from(mapSteps(space, req))) : Result.fail(bad)
+  return bad === undefined ? Result.succeed(collect(mapSteps(space, req))) : Result.fail(bad)
 }
 
 /**
@@ -176,7 +195,7 @@ export const smMapOps = (space: VaSpace, req: MapRequest): Result.Result<Readonl
  */
 export const smUnmapOps = (space: VaSpace, addr: bigint, range: bigint): Result.Result<ReadonlyArray<Op>, Invalid> => {
   const bad = checkUnmap(space, addr, range)
-  return bad === undefined ? Result.succeed(Array.from(unmapSteps(space, addr, range))) : Result.fail(bad)
+  return bad === undefined ? Result.succeed(collect(unmapSteps(space, addr, range))) : Result.fail(bad)
 }
 
 /**
@@ -191,7 +210,7 @@ export const smUnmapOps = (space: VaSpace, addr: bigint, range: bigint): Result.
  */
 export const madviseOps = (space: VaSpace, req: MapRequest): Result.Result<ReadonlyArray<Op>, Invalid> => {
   const bad = checkMap(space, req)
-  return bad === undefined ? Result.succeed(Array.from(mapSteps(space, req, "madvise"))) : Result.fail(bad)
+  return bad === undefined ? Result.succeed(collect(mapSteps(space, req, "madvise"))) : Result.fail(bad)
 }
 
 /**

@@ -68,6 +68,8 @@ export class VaSpace {
   /** @internal */
   readonly tree = new VaTree()
   private readonly byObj = new Map<GemObject, ObjList>()
+  /** The last VA linked: where the next insert most likely goes. */
+  private hint: VaNode | null = null
 
   /** @internal use {@link make} */
   constructor(o: Required<Omit<Options, "reserveOffset" | "reserveRange">> & { reserved: VaNode | undefined }) {
@@ -144,7 +146,7 @@ export class VaSpace {
     if (va.vm !== null) return Result.fail(new Invalid({ what: "va", reason: "already inserted" }))
     const bad = this.checkRange(va.addr, va.range, "va") ?? this.checkOffset(va.offset, "va.offset")
     if (bad !== undefined) return Result.fail(bad)
-    if (!this.tree.tryInsert(va)) {
+    if (!this.link(va)) {
       const hit = this.tree.firstOverlap(va.addr, va.end) as VaNode
       return Result.fail(
         new Invalid({
@@ -154,13 +156,16 @@ export class VaSpace {
         })
       )
     }
-    this.adopt(va)
     return Result.succeed(va)
   }
 
   /** @internal insert without validation; `false` (nothing changed) if it overlaps. */
   link(va: VaNode): boolean {
-    if (!this.tree.tryInsert(va)) return false
+    const h = this.hint
+    // finger: a map applied right after its remaps lands next to the last placed piece
+    if (h !== null && h.vm === this && h.end <= va.addr && (h.next === null || h.next.addr >= va.end)) {
+      this.tree.insertAfter(h, va)
+    } else if (!this.tree.tryInsert(va)) return false
     this.adopt(va)
     return true
   }
@@ -181,6 +186,7 @@ export class VaSpace {
   /** Marks `va` as ours and appends it to its object's list (`drm_gpuva_link()`'s list part). */
   private adopt(va: VaNode): void {
     va.vm = this
+    this.hint = va
     const obj = va.obj
     if (obj === null) return
     const list = this.byObj.get(obj)
