@@ -37,6 +37,8 @@ import { FreeIndex } from "./internal/buddy-tree.ts"
 
 // Hot-path bindings copied once (imported bindings can be getter calls under tsx/CJS interop).
 const { carve, exactRange, fromTrees, give, inRange, take, tryHarder } = A
+const succeed = Result.succeed
+const fail = Result.fail
 const NIL = -1
 const FREE = 0
 const ALLOCATED = 2
@@ -109,7 +111,7 @@ const ceilPow2 = (x: number) => {
   const f = floorPow2(x)
   return f === x ? x : f * 2
 }
-const invalid = (what: string, reason: string, value: unknown) => Result.fail(new Invalid({ what, reason, value }))
+const invalid = (what: string, reason: string, value: unknown) => fail(new Invalid({ what, reason, value }))
 const mkInvalid = (what: string, reason: string, value: unknown) => new Invalid({ what, reason, value })
 const badInt = (x: unknown): boolean => typeof x !== "number" || !Number.isSafeInteger(x) || x < 0
 
@@ -204,7 +206,7 @@ export class BuddyAllocator {
   alloc(opts: AllocOptions): Result.Result<Array<BuddyBlock>, Invalid | NoSpace> {
     this.live()
     const bad = this.validate(opts)
-    if (bad !== undefined) return Result.fail(bad)
+    if (bad !== undefined) return fail(bad)
     const start = opts.start ?? 0
     const end = opts.end ?? this.size
     const minBlock = opts.minBlockSize ?? this.chunkSize
@@ -215,7 +217,7 @@ export class BuddyAllocator {
         return invalid("start/end", `exact range must be aligned to minBlockSize ${minBlock}`, { start, end })
       }
       const out = exactRange(this.ix, this.acc, this.roots, start, opts.size, false)
-      return out.ok ? Result.succeed(this.handles(out.blocks)) : Result.fail(this.noSpace(opts.size))
+      return out.ok ? succeed(this.handles(out.blocks)) : fail(this.noSpace(opts.size))
     }
     let size = opts.size
     let min = minBlock
@@ -227,7 +229,7 @@ export class BuddyAllocator {
     }
     const blocks = this.allocOrders(size, min, start, end, range, opts)
     if (blocks === undefined) {
-      return contiguous && !range ? this.tryHarder(opts.size, minBlock) : Result.fail(this.noSpace(opts.size))
+      return contiguous && !range ? this.tryHarder(opts.size, minBlock) : fail(this.noSpace(opts.size))
     }
     if (opts.trimDisable !== true && size !== opts.size) {
       const last = blocks.pop() as number
@@ -241,7 +243,7 @@ export class BuddyAllocator {
         blocks
       )
     }
-    return Result.succeed(this.handles(blocks))
+    return succeed(this.handles(blocks))
   }
 
   private validate(o: AllocOptions): Invalid | undefined {
@@ -308,7 +310,7 @@ export class BuddyAllocator {
   /** `__alloc_contig_try_harder`: a contiguous range made of a free block plus its neighbours. */
   private tryHarder(size: number, minBlock: number): Result.Result<Array<BuddyBlock>, NoSpace> {
     const ids = tryHarder(this.ix, this.acc, this.roots, size, minBlock)
-    return ids === undefined ? Result.fail(this.noSpace(size)) : Result.succeed(this.handles(ids))
+    return ids === undefined ? fail(this.noSpace(size)) : succeed(this.handles(ids))
   }
 
   /**
@@ -329,10 +331,10 @@ export class BuddyAllocator {
     if (badInt(at) || at < off || at % this.chunkSize !== 0 || at + newSize > off + bsize) {
       return invalid("start", "must be chunk aligned and keep the range inside the block", at)
     }
-    if (newSize === bsize) return Result.succeed([block])
+    if (newSize === bsize) return succeed([block])
     const out: Array<number> = []
     carve(this.ix, this.acc, b, at, at + newSize, out)
-    return Result.succeed(this.handles(out))
+    return succeed(this.handles(out))
   }
 
   /** Validates a handle: ours, still allocated, same generation; else a defect. */
@@ -427,5 +429,5 @@ export class BuddyAllocator {
 export const make = (size: number, chunkSize = 4096): Result.Result<BuddyAllocator, Invalid> => {
   if (!isPow2(chunkSize) || chunkSize < 4096) return invalid("chunkSize", "must be a power of two >= 4096", chunkSize)
   if (badInt(size) || size < chunkSize) return invalid("size", `must be an integer >= ${chunkSize}`, size)
-  return Result.succeed(new BuddyAllocator(Math.floor(size / chunkSize) * chunkSize, chunkSize))
+  return succeed(new BuddyAllocator(Math.floor(size / chunkSize) * chunkSize, chunkSize))
 }

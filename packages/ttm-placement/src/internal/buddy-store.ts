@@ -144,6 +144,8 @@ export class IdTreap {
   private root = NIL
   private n = 0
   private readonly s: Store
+  /** Scratch path for the iterative insert (a treap's depth stays far below this). */
+  private path = new Int32Array(64)
 
   constructor(store: Store) {
     this.s = store
@@ -159,33 +161,57 @@ export class IdTreap {
 
   insert(id: number): void {
     const s = this.s
-    s.tl[id] = NIL
-    s.tr[id] = NIL
-    this.root = this.ins(this.root, id, s.off[id] as number)
+    const tl = s.tl
+    const tr = s.tr
+    const off = s.off
+    const pri = s.pri
+    tl[id] = NIL
+    tr[id] = NIL
     this.n++
-  }
-
-  private ins(t: number, id: number, key: number): number {
-    if (t === NIL) return id
-    const s = this.s
-    if (key < (s.off[t] as number)) {
-      const l = this.ins(s.tl[t] as number, id, key)
-      s.tl[t] = l
-      if ((s.pri[l] as number) > (s.pri[t] as number)) {
-        s.tl[t] = s.tr[l] as number
-        s.tr[l] = t
-        return l
+    const key = off[id] as number
+    // Descend to the leaf position, remembering the path, then rotate the new node up while its
+    // priority beats its parent's (iterative: no recursion, no writes along the whole path).
+    let path = this.path
+    let depth = 0
+    let t = this.root
+    while (t !== NIL) {
+      if (depth === path.length) path = this.growPath()
+      path[depth++] = t
+      t = key < (off[t] as number) ? (tl[t] as number) : (tr[t] as number)
+    }
+    if (depth === 0) {
+      this.root = id
+      return
+    }
+    const p = path[depth - 1] as number
+    if (key < (off[p] as number)) tl[p] = id
+    else tr[p] = id
+    const prio = pri[id] as number
+    let i = depth - 1
+    while (i >= 0 && prio > (pri[path[i] as number] as number)) {
+      const q = path[i] as number
+      if (tl[q] === id) {
+        tl[q] = tr[id] as number
+        tr[id] = q
+      } else {
+        tr[q] = tl[id] as number
+        tl[id] = q
       }
-    } else {
-      const r = this.ins(s.tr[t] as number, id, key)
-      s.tr[t] = r
-      if ((s.pri[r] as number) > (s.pri[t] as number)) {
-        s.tr[t] = s.tl[r] as number
-        s.tl[r] = t
-        return r
+      i--
+      if (i < 0) this.root = id
+      else {
+        const g = path[i] as number
+        if (tl[g] === q) tl[g] = id
+        else tr[g] = id
       }
     }
-    return t
+  }
+
+  private growPath() {
+    const p = new Int32Array(this.path.length * 2)
+    p.set(this.path)
+    this.path = p
+    return p
   }
 
   /** Removes the entry with offset `key`; returns whether one was present. */
