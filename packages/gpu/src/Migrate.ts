@@ -218,7 +218,9 @@ export const copyPages = (
       }
     }
     const res = new JobBuffers(gpu)
-    const p = pipeline(gpu.device, "copy-pages", copyPagesSource)
+    const l = gpu.device.limits
+    const wg = l.maxComputeInvocationsPerWorkgroup >= 256 && l.maxComputeWorkgroupSizeX >= 256 ? 256 : 64
+    const p = pipeline(gpu.device, `copy-pages-${wg}`, copyPagesSource(wg))
     const listBuf = res.storage(packed, "page-list")
     const win = (b: GpuBuffer.GpuBuffer, w: number) =>
       [b.buffer, w * wp * PAGE, Math.min(wp * PAGE, b.size - w * wp * PAGE)] as const

@@ -14,20 +14,24 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 }
 `
 
-/** Page list copy: one workgroup per (src page, dst page) pair of \`list\` starting at \`p.first\`. */
-export const copyPagesSource = `
+/**
+ * Page list copy: one workgroup of \`wg\` invocations per (src page, dst page) pair of \`list\`
+ * starting at \`p.first\`, 16 bytes per store (256 invocations = one vec4 each: ~2x faster than 64
+ * on llvmpipe).
+ */
+export const copyPagesSource = (wg: number): string => `
 @group(0) @binding(0) var<storage, read> src: array<vec4u>;
 @group(0) @binding(1) var<storage, read_write> dst: array<vec4u>;
 @group(0) @binding(2) var<storage, read> list: array<u32>;
 struct P { first: u32, n: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(3) var<uniform> p: P;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
-  let k = wg.x + wg.y * 65535u;
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) g: vec3u, @builtin(local_invocation_index) li: u32) {
+  let k = g.x + g.y * 65535u;
   if (k >= p.n) { return; }
   let s = list[2u * (p.first + k)] * 256u;
   let d = list[2u * (p.first + k) + 1u] * 256u;
-  for (var j = li; j < 256u; j += ${WG}u) { dst[d + j] = src[s + j]; }
+  for (var j = li; j < 256u; j += ${wg}u) { dst[d + j] = src[s + j]; }
 }
 `
 
