@@ -3,7 +3,7 @@
  * paths: bad requests → Invalid with nothing submitted, validation errors → GpuError, device loss →
  * DeviceLost (never a hang).
  */
-import { GpuBuffer, GpuDevice, Migrate } from "@drmkit/gpu"
+import { GpuBuffer, GpuDevice, GpuPageTables, Migrate } from "@drmkit/gpu"
 import type { DmaFence } from "@drmkit/resv-locking"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
@@ -88,6 +88,25 @@ describe("device lifecycle", () => {
         )
         const words = yield* GpuBuffer.downloadU32(g, b, 0, 16)
         assert.strictEqual(words[0], 8)
+      })
+    )
+  )
+
+  it.live("with the default (compatibility) limits every kernel still runs", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const g = yield* GpuDevice.make({ debug: true, adapterLimits: false })
+        assert.isTrue(g.device.limits.maxComputeInvocationsPerWorkgroup >= 64)
+        const src = yield* GpuBuffer.makeWith(g, { size: 8 * 4096 })
+        const dst = yield* GpuBuffer.makeWith(g, { size: 8 * 4096 })
+        yield* Migrate.fill(g, src, 4096, 4096, 9).pipe(Effect.flatMap(GpuDevice.awaitFence))
+        yield* Migrate.gather(g, src, [1, 0], dst, 3, "kernel").pipe(Effect.flatMap(GpuDevice.awaitFence))
+        const words = yield* GpuBuffer.downloadU32(g, dst)
+        assert.strictEqual(words[3 * 1024], 9)
+        assert.strictEqual(words[4 * 1024], 0)
+        const pt = yield* GpuPageTables.make(g, 4)
+        yield* GpuPageTables.invalidate(pt, 1, 0, 600, 5, 7).pipe(Effect.flatMap(GpuDevice.awaitFence))
+        assert.strictEqual((yield* GpuPageTables.read(pt))[1024], (5 << 12) | 7)
       })
     )
   )
