@@ -186,6 +186,27 @@ describe("drm_exec semantics", () => {
     })
   )
 
+  it.effect("strict mode: slots reserved in an exec do not survive its release", () =>
+    Lockdep.withConfig(
+      { strict: true },
+      Effect.gen(function* () {
+        const bo = new Bo("slots")
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const exec = yield* Exec.make<Bo>()
+            yield* Exec.untilAllLocked(exec, Exec.prepare(exec, bo, 2))
+            assert.isAtLeast(bo.resv.freeSlots, 2)
+          })
+        )
+        assert.strictEqual(bo.resv.freeSlots, 0)
+        const held = yield* DmaResv.lock(bo.resv)
+        const exit = yield* Effect.exit(DmaResv.addFence(held, DmaFence.make(DmaFence.contextAlloc("s")), "read"))
+        assert.isTrue(Exit.hasDies(exit))
+        yield* DmaResv.unlock(held)
+      })
+    )
+  )
+
   it.effect("two execs nested in one task are the nested-ctx report in strict mode", () =>
     Lockdep.withConfig(
       { strict: true },
