@@ -47,6 +47,25 @@ describe("drm_buddy: init and limits", () => {
   })
 })
 
+describe("drm_buddy: limit near 2^53 (JS numbers are exact below it)", () => {
+  it("2^53 - 4 KiB bytes: 41 roots, top-down, range and contiguous allocations stay exact", () => {
+    const size = 2 ** 53 - PS
+    const mm = mk(size)
+    expect(mm.rootCount).toBe(41)
+    expect(mm.maxOrder).toBe(40)
+    const top = ok(mm.alloc({ size: PS, topdown: true }))
+    expect(top[0]?.offset).toBe(size - PS)
+    const r = ok(mm.alloc({ size: 8 * PS, start: size - 64 * PS, end: size - 32 * PS, minBlockSize: 8 * PS }))
+    expect(r[0]?.offset).toBe(2 ** 53 - 64 * PS) // lowest 8-page aligned slot in the window
+    const c = ok(mm.alloc({ size: 3 * GiB, contiguous: true }))
+    expect(total(c)).toBe(3 * GiB)
+    checkMm(mm, [...top, ...r, ...c])
+    mm.free([...top, ...r, ...c])
+    checkWhole(mm)
+    expect(mm.fini().clean).toBe(true)
+  })
+})
+
 describe("drm_buddy: order scenarios", () => {
   it("optimistic: one root per order, one block of each order fills it exactly", () => {
     const maxOrder = 10
