@@ -3,7 +3,7 @@
  * seeds explore different ones, and a failing property names its seed and fails again on replay.
  */
 import { Scheduler, WwMutex } from "@drmkit/resv-locking"
-import { assert, describe, it } from "@effect/vitest"
+import { assert, describe, it, vi } from "@effect/vitest"
 import { Effect, Exit, Fiber } from "effect"
 import { lockInorder, mutexes, newStats } from "./helpers.ts"
 
@@ -78,6 +78,19 @@ describe("Scheduler.Deterministic", () => {
       const replay = yield* Scheduler.run(failure.seed, property, { yieldProbability: 0.2 })
       assert.isTrue(Exit.isFailure(replay.exit), "the printed seed fails again")
       assert.deepStrictEqual(replay.trace, failure.trace)
+    })
+  )
+
+  it.effect("the failing seed is printed", () =>
+    Effect.gen(function* () {
+      const printed: Array<string> = []
+      const spy = vi.spyOn(console, "error").mockImplementation((msg: unknown) => void printed.push(String(msg)))
+      const failure = yield* Effect.flip(
+        Scheduler.check({ seeds: 3, firstSeed: 5 }, () => Effect.fail("always wrong"))
+      ).pipe(Effect.ensuring(Effect.sync(() => spy.mockRestore())))
+      assert.strictEqual(failure.seed, 5)
+      assert.strictEqual(printed.length, 1)
+      assert.include(printed[0], "seed 5")
     })
   )
 
