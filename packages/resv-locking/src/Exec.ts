@@ -162,8 +162,9 @@ export const make = <T extends LockItem = LockItem>(
 ): Effect.Effect<Exec<T>, never, Scope.Scope> => Effect.acquireRelease(init<T>(options), fini)
 
 /**
- * One step of the loop head (`drm_exec_cleanup()`): take the ticket on the first pass, back off
- * after a contended pass. Returns false when the loop was already run.
+ * The loop head's first half (`drm_exec_cleanup()`): the first pass takes the ticket; a loop on an
+ * exec that already finished its loop (or was finished) is a defect. The backoff itself runs in
+ * {@link untilAllLocked} after a contended pass.
  */
 const enterPass = <T extends LockItem>(s: ExecState<T>): Effect.Effect<void> => {
   if (s.phase === "init") {
