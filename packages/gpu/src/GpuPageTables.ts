@@ -123,6 +123,68 @@ export const check = (pt: GpuPageTables, descs: ReadonlyArray<Descriptor.Descrip
 }
 
 /**
+ * A bulk update made ready for submission: its descriptor records and literals already sit in GPU
+ * buffers and its bind groups are built, so `submit` only encodes and submits (cannot fail for lack
+ * of memory). Models xe sub-allocating the PT-update batch before the point of no return of a bind;
+ * `release` drops the buffers of a job that is abandoned instead.
+ *
+ * @since 0.1.0
+ * @category kernels
+ */
+export interface Prepared {
+  readonly dispatches: number
+  readonly submit: Effect.Effect<Fence, DeviceLost | GpuError>
+  readonly release: () => void
+}
+
+/**
+ * Validates and stages an ordered descriptor list (see {@link Prepared}). Invalid input →
+ * `Invalid`, nothing allocated.
+ *
+ * @since 0.1.0
+ * @category kernels
+ */
+export const prepare = (
+  pt: GpuPageTables,
+  descs: ReadonlyArray<Descriptor.Descriptor>,
+  label = "pt-update"
+): Effect.Effect<Prepared, Invalid | DeviceLost | GpuError> =>
+  Effect.suspend((): Effect.Effect<Prepared, Invalid | DeviceLost | GpuError> => {
+    const err = check(pt, descs)
+    if (err !== undefined) return Effect.fail(err)
+    return pt.gpu.check.pipe(
+      Effect.map((): Prepared => {
+        const ranges = Descriptor.split(descs, pt.limits)
+        const res = new JobBuffers(pt.gpu)
+        const p = applyPipeline(pt)
+        const passes = ranges.map((r) => {
+          const { records, literals } = Descriptor.encode(descs, r)
+          const bg = bindGroup(pt.gpu.device, p, [
+            ...pt.segments.map((s) => s.buffer),
+            res.storage(records, "pt-descs"),
+            res.storage(literals, "pt-literals")
+          ])
+          return { bg, groups: r.end - r.start }
+        })
+        let used = false
+        const submit = Effect.suspend(() => {
+          if (used) return Effect.die(new Error("GpuPageTables.Prepared submitted twice"))
+          used = true
+          return pt.gpu
+            .submit(label, (enc) => {
+              for (const x of passes) dispatch(enc, p, x.bg, x.groups)
+            })
+            .pipe(
+              Effect.tap((fence) => Effect.sync(() => res.releaseAfter(fence))),
+              Effect.tapError(() => Effect.sync(() => res.destroyNow()))
+            )
+        })
+        return { dispatches: ranges.length, submit, release: () => res.destroyNow() }
+      })
+    )
+  })
+
+/**
  * Applies an ordered descriptor list as ONE job (one submission, one fence), split into as few
  * dispatches as the limits and intra-dispatch overlaps allow. Invalid input → `Invalid`, nothing
  * submitted.
@@ -135,29 +197,7 @@ export const applyDescriptors = (
   descs: ReadonlyArray<Descriptor.Descriptor>,
   label = "pt-update"
 ): Effect.Effect<Fence, Invalid | DeviceLost | GpuError> =>
-  Effect.suspend((): Effect.Effect<Fence, Invalid | DeviceLost | GpuError> => {
-    const err = check(pt, descs)
-    if (err !== undefined) return Effect.fail(err)
-    const ranges = Descriptor.split(descs, pt.limits)
-    const res = new JobBuffers(pt.gpu)
-    const p = applyPipeline(pt)
-    return pt.gpu
-      .submit(label, (enc) => {
-        for (const r of ranges) {
-          const { records, literals } = Descriptor.encode(descs, r)
-          const bg = bindGroup(pt.gpu.device, p, [
-            ...pt.segments.map((s) => s.buffer),
-            res.storage(records, "pt-descs"),
-            res.storage(literals, "pt-literals")
-          ])
-          dispatch(enc, p, bg, r.end - r.start)
-        }
-      })
-      .pipe(
-        Effect.tap((fence) => Effect.sync(() => res.releaseAfter(fence))),
-        Effect.tapError(() => Effect.sync(() => res.destroyNow()))
-      )
-  })
+  prepare(pt, descs, label).pipe(Effect.flatMap((job) => job.submit))
 
 /**
  * Applies a plan (the data half of a bind/unbind commit) and returns its fence.

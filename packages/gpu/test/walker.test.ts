@@ -202,6 +202,27 @@ layer(DeviceLayer)("GPU walker", (it) => {
     })
   )
 
+  it.effect("prepare stages a bulk update without submitting; submit is the point of no return", () =>
+    Effect.gen(function* () {
+      const g = yield* gpu
+      const pt = yield* GpuPageTables.make(g, 2)
+      const cpu = new CpuPageTables.CpuPageTables(2)
+      const descs = [Descriptor.generator(1, 3, 100, 77, 1, 5)]
+      const before = g.submitted()
+      const abandoned = yield* GpuPageTables.prepare(pt, descs)
+      abandoned.release()
+      const job = yield* GpuPageTables.prepare(pt, descs)
+      assert.strictEqual(job.dispatches, 1)
+      assert.strictEqual(g.submitted(), before)
+      yield* job.submit.pipe(Effect.flatMap(GpuDevice.awaitFence))
+      assert.strictEqual(g.submitted(), before + 1)
+      cpu.applyDescriptors(descs)
+      sameWords(yield* GpuPageTables.read(pt), cpu.memory, "prepared")
+      const again = yield* Effect.exit(job.submit)
+      assert.isTrue(again._tag === "Failure")
+    })
+  )
+
   it.effect("bad requests are Invalid and nothing is submitted", () =>
     Effect.gen(function* () {
       const g = yield* gpu
