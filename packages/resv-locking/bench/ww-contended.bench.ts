@@ -72,7 +72,7 @@ const txn = (cls: WwMutex.WwClass, set: ReadonlyArray<WwMutex.WwMutex>, s: Stats
     })
   )
 
-const run = (alg: "wait-die" | "wound-wait", global: boolean) =>
+const run = (alg: "wait-die" | "wound-wait", global: boolean, runMs = RUN_MS) =>
   Effect.gen(function* () {
     const cls = alg === "wait-die" ? WwMutex.WwClass.waitDie("bench") : WwMutex.WwClass.woundWait("bench")
     const locks = Array.from({ length: LOCKS }, (_, i) => WwMutex.make(cls, `l${i}`))
@@ -80,7 +80,7 @@ const run = (alg: "wait-die" | "wound-wait", global: boolean) =>
     const s: Stats = { txns: 0, backoffs: 0, maxRetries: 0 }
     const t0 = performance.now()
     const cpu0 = process.cpuUsage()
-    const deadline = t0 + RUN_MS
+    const deadline = t0 + runMs
     const worker = (w: number) =>
       Effect.gen(function* () {
         const rand = rng(w + 1)
@@ -90,7 +90,7 @@ const run = (alg: "wait-die" | "wound-wait", global: boolean) =>
       Array.from({ length: FIBERS }, (_, i) => i),
       (w) => Effect.forkChild(worker(w))
     )
-    yield* Effect.timeout(Fiber.joinAll(fibers), RUN_MS + 10_000) // watchdog: a hang fails the bench
+    yield* Effect.timeout(Fiber.joinAll(fibers), runMs + 10_000) // watchdog: a hang fails the bench
     const ms = performance.now() - t0
     const cpu = process.cpuUsage(cpu0)
     const cpuS = (cpu.user + cpu.system) / 1e6
@@ -101,6 +101,12 @@ const run = (alg: "wait-die" | "wound-wait", global: boolean) =>
       maxRetries: s.maxRetries
     }
   })
+
+// warm-up: JIT both algorithms and both shapes before measuring anything
+for (const alg of ["wait-die", "wound-wait"] as const) {
+  await Effect.runPromise(run(alg, true, 200))
+  await Effect.runPromise(run(alg, false, 200))
+}
 
 const rows = []
 for (const alg of ["wait-die", "wound-wait"] as const) {
