@@ -214,3 +214,29 @@ describe("the top of the u64 space", () => {
     assert.deepStrictEqual(s.check(), [])
   })
 })
+
+describe("README example", () => {
+  it("maps, punches a hole, prints the tree", async () => {
+    const bo: GpuVa.GemObject = { name: "bo", size: 1n << 20n }
+    const lines = await Effect.runPromise(
+      Effect.gen(function* () {
+        const vm = yield* Effect.fromResult(
+          VaSpace.make({ start: 0n, range: 1n << 32n, reserveOffset: 0n, reserveRange: 0x10000n, pageSize: 0x1000n })
+        )
+        const req = { addr: 0x100000n, range: 0x10000n, obj: bo, offset: 0n }
+        Ops.applyAll(vm, yield* Effect.fromResult(SplitMerge.smMapOps(vm, req)))
+        const unmap = yield* Effect.fromResult(SplitMerge.smUnmapOps(vm, 0x104000n, 0x4000n))
+        const [remap] = unmap
+        assert(remap?._tag === "Remap")
+        assert.deepStrictEqual(Ops.remapToUnmapRange(remap), { addr: 0x104000n, range: 0x4000n })
+        Ops.applyAll(vm, unmap)
+        return [...vm].map(GpuVa.format)
+      })
+    )
+    assert.deepStrictEqual(lines, [
+      "[0x0, 0x10000) -+0x0",
+      "[0x100000, 0x104000) bo+0x0",
+      "[0x108000, 0x110000) bo+0x8000"
+    ])
+  })
+})
