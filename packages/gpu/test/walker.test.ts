@@ -59,6 +59,41 @@ layer(DeviceLayer)("GPU walker", (it) => {
     )
   }
 
+  it.effect("an arena split over several storage buffers (segments) behaves the same", () =>
+    Effect.gen(function* () {
+      const g = yield* gpu
+      const tables = 40
+      const pt = yield* GpuPageTables.make(g, tables, { tablesPerSegment: 11 })
+      assert.strictEqual(pt.segments.length, 4)
+      const shadow = new PageTable.PageTableShadow({ levels: 4, tables })
+      const cpu = new CpuPageTables.CpuPageTables(tables)
+      const r = rng(31)
+      const sample: Array<number> = []
+      for (let k = 0; k < 12; k++) {
+        const start = Math.floor(r() * 8000)
+        const pages = 1 + Math.floor(r() * 1500)
+        const op: PageTable.Op =
+          r() < 0.7
+            ? {
+                _tag: "Map",
+                va: BigInt(start) * 4096n,
+                size: BigInt(pages) * 4096n,
+                backing: { _tag: "Contiguous", baseFrame: 1 + Math.floor(r() * 1e6) }
+              }
+            : { _tag: "Unmap", va: BigInt(start) * 4096n, size: BigInt(pages) * 4096n }
+        const plan = PageTable.orThrow(shadow.planBatch([op]))
+        cpu.apply(plan)
+        yield* GpuPageTables.applyAndWait(pt, plan)
+        shadow.retire(plan)
+        for (let i = 0; i < 64; i++) sample.push(start + Math.floor(r() * pages))
+      }
+      sameWords(yield* GpuPageTables.read(pt), cpu.memory, "segments")
+      const vas = new Uint32Array(sample.flatMap((p) => [p * 4096 + 8, 0]))
+      sameWords(yield* GpuPageTables.translate(pt, 0, 4, vas), cpu.translate(0, 4, vas), "segments translate")
+      assert.isTrue(shadow.tablesInUse > 11, "tables spread over more than one segment")
+    })
+  )
+
   it.effect("huge leaves at 2M and 1G boundaries translate exactly on the GPU", () =>
     Effect.gen(function* () {
       const g = yield* gpu
