@@ -23,14 +23,13 @@
  *
  * @since 0.1.0
  */
-import { Invalid, NoMemory, type NoSpace } from "@drmkit/core"
+import { type Already, type Interrupted, Invalid, NoMemory, type NoSpace } from "@drmkit/core"
 import type { PageTable } from "@drmkit/gpu"
-import { DmaFence, type DmaResv } from "@drmkit/resv-locking"
+import { DmaFence, type DmaResv, Exec } from "@drmkit/resv-locking"
 import { Effect, Fiber, Queue, type Scope } from "effect"
 import * as Allocator from "./Allocator.ts"
 import type { GemObject } from "./GpuVa.ts"
 import * as GpuVm from "./GpuVm.ts"
-import { lockResvs } from "./internal/lockSet.ts"
 import { roundOut } from "./internal/rangeFences.ts"
 import { Staged } from "./internal/stage.ts"
 import type * as PageTables from "./PageTables.ts"
@@ -146,9 +145,12 @@ export const make = (vm: GpuVm.GpuVm<unknown>, name = "bind"): Effect.Effect<Bin
 export const flush = (q: BindQueue): Effect.Effect<void> =>
   Effect.suspend(() => (q.last === undefined ? Effect.void : Effect.orDie(Effect.asVoid(DmaFence.wait(q.last)))))
 
-/** Every reservation object the array may touch (`drm_gpuvm_sm_map_exec_lock()` per op). */
+/**
+ * Every reservation object the array may touch besides the VM's and the extobjs'
+ * (`drm_gpuvm_sm_map_exec_lock()` per op: the new object, the objects of every VA in range).
+ */
 const lockSet = (vm: GpuVm.GpuVm<unknown>, ops: ReadonlyArray<VmBind.BindOp>): Set<DmaResv.DmaResv> => {
-  const out = new Set<DmaResv.DmaResv>(GpuVm.resvsToLock(vm))
+  const out = new Set<DmaResv.DmaResv>()
   for (const op of ops) {
     if (op._tag === "UnmapAll") out.add(op.obj.resv)
     else {
@@ -203,7 +205,7 @@ export const submit = (
   q: BindQueue,
   ops: ReadonlyArray<VmBind.BindOp>,
   options: SubmitOptions = {}
-): Effect.Effect<BindJob, Invalid | NoMemory> => {
+): Effect.Effect<BindJob, Invalid | NoMemory | Interrupted | Already> => {
   const vm = q.vm
   return vm.bindLock.withPermit(
     Effect.scoped(
@@ -215,7 +217,10 @@ export const submit = (
         if (vm.space.end > pt.vaLimit) {
           return yield* new Invalid({ what: "vm", reason: "VA space larger than the page tables can map" })
         }
-        const locked = yield* lockResvs(lockSet(vm, ops), 1)
+        const objects = [...lockSet(vm, ops)]
+        const locked = yield* GpuVm.execLock(vm, 1, (exec) => Exec.prepareArray(exec, objects, 1), {
+          interruptible: true
+        })
         const noJob = vm.allocator.alloc("job", 1)
         if (noJob !== undefined) return yield* noJob
         return yield* Effect.uninterruptible(commit(q, pt, ops, locked, options))

@@ -12,8 +12,9 @@
  *
  * @since 0.1.0
  */
-import { type DmaFence, DmaResv, type Held } from "@drmkit/resv-locking"
-import { Effect, Semaphore } from "effect"
+import type { Already, Deadlock, Interrupted, Invalid } from "@drmkit/core"
+import { type DmaFence, DmaResv, Exec, type Held } from "@drmkit/resv-locking"
+import { Effect, type Scope, Semaphore } from "effect"
 import * as Allocator from "./Allocator.ts"
 import * as RangeFences from "./internal/rangeFences.ts"
 import type * as PageTables from "./PageTables.ts"
@@ -145,12 +146,12 @@ export const validate = <E>(vm: GpuVm<E>, locks: Locks): Effect.Effect<void, E> 
   })
 
 /**
- * The witnesses of one locking transaction (what `struct drm_exec` tracks), by resv.
+ * A locking transaction over reservation objects (`struct drm_exec` as used by `drm_gpuvm_exec`).
  *
  * @since 0.1.0
  * @category locking
  */
-export type Locks = ReadonlyMap<DmaResv.DmaResv, Held.Held<DmaResv.DmaResv>>
+export type Locks = Exec.Exec<DmaResv.DmaResv>
 
 /**
  * The witness of `resv` from a transaction; a defect (`LockNotHeld`) when the transaction did not
@@ -160,10 +161,80 @@ export type Locks = ReadonlyMap<DmaResv.DmaResv, Held.Held<DmaResv.DmaResv>>
  * @category locking
  */
 export const heldOf = (locks: Locks, resv: DmaResv.DmaResv): Held.Held<DmaResv.DmaResv> => {
-  const h = locks.get(resv)
+  const h = Exec.heldOf(locks, resv)
   if (h === undefined || !DmaResv.isHeld(resv)) throw new VmBo.LockNotHeld(`${resv.name} is not locked by this task`)
   return h
 }
+
+/**
+ * Errors of a lock step inside an exec loop (`Deadlock` is handled by the loop).
+ *
+ * @since 0.1.0
+ * @category locking
+ */
+export type LockError = Deadlock | Already | Interrupted | Invalid
+
+/**
+ * `drm_gpuvm_prepare_vm()`: locks the VM's common resv and reserves `numFences` slots.
+ *
+ * @since 0.1.0
+ * @category locking
+ */
+export const prepareVm = (exec: Locks, vm: GpuVm<unknown>, numFences: number): Effect.Effect<void, LockError> =>
+  Effect.asVoid(Exec.prepare(exec, vm.resv, numFences))
+
+/**
+ * `drm_gpuvm_prepare_objects()`: locks every external object's resv and reserves slots.
+ *
+ * @since 0.1.0
+ * @category locking
+ */
+export const prepareObjects = (exec: Locks, vm: GpuVm<unknown>, numFences: number): Effect.Effect<void, LockError> =>
+  Exec.prepareArray(exec, resvsToLock(vm).slice(1), numFences)
+
+/**
+ * `drm_gpuvm_prepare_range()`: locks the objects mapped in `[addr, addr + range)`.
+ *
+ * @since 0.1.0
+ * @category locking
+ */
+export const prepareRange = (
+  exec: Locks,
+  vm: GpuVm<unknown>,
+  addr: bigint,
+  range: bigint,
+  numFences: number
+): Effect.Effect<void, LockError> => Exec.prepareArray(exec, resvsOfRange(vm, addr, range), numFences)
+
+/**
+ * `drm_gpuvm_exec_lock()`: ONE exec transaction (ignore-duplicates) locking the VM's resv, every
+ * external object and whatever `extra` adds (e.g. {@link prepareRange} or the objects of a bind),
+ * retried on contention until all are locked; everything is unlocked when the scope closes.
+ *
+ * @since 0.1.0
+ * @category locking
+ */
+export const execLock = <E = never>(
+  vm: GpuVm<unknown>,
+  numFences: number,
+  extra?: (exec: Locks) => Effect.Effect<void, E>,
+  options: { readonly interruptible?: boolean } = {}
+): Effect.Effect<Locks, Exclude<E, Deadlock> | Already | Interrupted | Invalid, Scope.Scope> =>
+  Effect.gen(function* () {
+    const exec = yield* Exec.make<DmaResv.DmaResv>({
+      ignoreDuplicates: true,
+      interruptible: options.interruptible === true
+    })
+    yield* Exec.untilAllLocked(
+      exec,
+      Effect.gen(function* () {
+        yield* prepareVm(exec, vm, numFences)
+        yield* prepareObjects(exec, vm, numFences)
+        if (extra !== undefined) yield* extra(exec)
+      })
+    )
+    return exec
+  })
 
 /**
  * `drm_gpuvm_resv_add_fence()`: adds `fence` to every locked reservation object of the
@@ -179,9 +250,9 @@ export const resvAddFence = (
   fence: DmaFence.DmaFence,
   privateUsage: DmaResv.Usage,
   extobjUsage: DmaResv.Usage
-): Effect.Effect<void, import("@drmkit/core").Invalid> =>
+): Effect.Effect<void, Invalid> =>
   Effect.forEach(
-    [...locks.keys()],
+    [...new Set(Exec.lockedObjects(locks))],
     (resv) => DmaResv.addFence(heldOf(locks, resv), fence, resv === vm.resv ? privateUsage : extobjUsage),
     { discard: true }
   )

@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { type CpuPageTables, PageTable, Pte } from "@drmkit/gpu"
+import { type CpuPageTables, GpuDevice, GpuPageTables, PageTable, Pte } from "@drmkit/gpu"
 import { Effect } from "effect"
 
 /**
@@ -50,6 +50,34 @@ export const cpuExecutor = (tables: CpuPageTables.CpuPageTables): Executor => {
     translate: (root, levels, vas) => Effect.sync(() => tables.translate(root, levels, vas)),
     submissions: () => n,
     dispatches: () => n
+  }
+}
+
+/**
+ * The GPU executor: each plan is ONE job of the WGSL bulk-update kernel on `tables` (split into as
+ * few dispatches as the device limits allow), awaited; translation runs the WGSL walker.
+ *
+ * Known gap: `@drmkit/gpu` creates the job's descriptor/literal upload buffers when the job is
+ * encoded, i.e. inside `runJob`; xe sub-allocates its batch buffer at submit time. The allocations
+ * drmkit controls (VA structs, vm_bos, page-table pages) all happen at submit.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const gpuExecutor = (tables: GpuPageTables.GpuPageTables): Executor => {
+  let n = 0
+  let d = 0
+  return {
+    name: "gpu",
+    submit: (plan) =>
+      Effect.suspend(() => {
+        n += 1
+        d += GpuPageTables.dispatchCount(tables, plan.descriptors)
+        return GpuPageTables.apply(tables, plan).pipe(Effect.flatMap(GpuDevice.awaitFence))
+      }),
+    translate: (root, levels, vas) => GpuPageTables.translate(tables, root, levels, vas),
+    submissions: () => n,
+    dispatches: () => d
   }
 }
 

@@ -49,8 +49,9 @@ const paOf = (va: GpuVa, addr: bigint): bigint => {
 }
 
 /**
- * Addresses to check: the first byte of every mapped page (sparse NULL ones included) plus
- * `unmapped` page addresses in the holes of the space (deterministic, spread evenly).
+ * Addresses to check: the first byte of every mapped page (sparse NULL ones included), the first
+ * and last page of every hole (every page of holes up to 16 pages), plus `unmapped` page addresses
+ * spread evenly over the holes (deterministic).
  *
  * @since 0.1.0
  * @category verification
@@ -65,6 +66,11 @@ export const sampleAddrs = (space: VaSpace, unmapped = 64): Array<bigint> => {
     at = va.end
   }
   if (at < space.end) holes.push([at, space.end])
+  for (const [a, b] of holes) {
+    // the pages next to mappings (where munmap-style holes and off-by-one errors show), all of a small hole
+    if ((b - a) / PAGE <= 16n) for (let x = a; x < b; x += PAGE) out.push(x)
+    else out.push(a, b - PAGE)
+  }
   const total = holes.reduce((s, [a, b]) => s + (b - a) / PAGE, 0n)
   if (total === 0n) return out
   const step = total / BigInt(unmapped) > 0n ? total / BigInt(unmapped) : 1n

@@ -1,0 +1,98 @@
+import { CpuPageTables, GpuDevice, GpuPageTables } from "@drmkit/gpu"
+import { BindQueue, GpuVm, PageTables, VaSpace, Verify, VmBind, VmBo } from "@drmkit/gpuva"
+import { assert, layer } from "@effect/vitest"
+import { Effect } from "effect"
+import { GiB, KiB, MiB, object, scattered } from "./helpers.ts"
+
+const TABLES = 512
+
+/** A VM whose page tables live on the GPU, mirrored into a CPU reference arena by every job. */
+const gpuVm = Effect.gen(function* () {
+  const gpu = yield* GpuDevice.GpuDevice
+  const arena = yield* GpuPageTables.make(gpu, TABLES)
+  const cpu = new CpuPageTables.CpuPageTables(TABLES)
+  const onGpu = PageTables.gpuExecutor(arena)
+  const both: PageTables.Executor = {
+    ...onGpu,
+    submit: (plan) =>
+      Effect.andThen(onGpu.submit(plan), () => {
+        const err = cpu.apply(plan)
+        return err === undefined ? Effect.void : Effect.fail(new Error(err.message))
+      })
+  }
+  const space = VaSpace.makeUnsafe({ name: "gpu-vm", start: 0n, range: 1n << 40n, pageSize: 4096n })
+  const vm = GpuVm.make({ space, pageTables: PageTables.make({ tables: TABLES, executor: both }) })
+  return { vm, arena, cpu, onGpu }
+})
+
+layer(GpuDevice.layer({ debug: true, label: "gpuva-test" }), { timeout: 120_000 })(
+  "VM_BIND on the GPU walker",
+  (it) => {
+    it.effect(
+      "after every bind the GPU translates every mapped page as the VA tree says, and GPU == CPU reference",
+      () =>
+        Effect.gen(function* () {
+          const { vm, arena, cpu, onGpu } = yield* gpuVm
+          const q = yield* BindQueue.make(vm)
+          const a = object("a", 8n * MiB)
+          const b = scattered("b", 2n * MiB)
+          const c = object("c", 2n * MiB)
+          const steps: Array<[string, ReadonlyArray<VmBind.BindOp>]> = [
+            ["bind 8 MiB (2 MiB leaves)", [VmBind.map(GiB, 8n * MiB, a)]],
+            ["mmap-style bind over the middle", [VmBind.map(GiB + 3n * MiB, 2n * MiB, b)]],
+            ["munmap front", [VmBind.unmap(GiB, 4n * KiB)]],
+            ["munmap back", [VmBind.unmap(GiB + 8n * MiB - 64n * KiB, 64n * KiB)]],
+            ["munmap middle", [VmBind.unmap(GiB + 4n * MiB, 12n * KiB)]],
+            [
+              "bind array of 64 ops",
+              Array.from({ length: 64 }, (_, i) =>
+                VmBind.map(2n * GiB + BigInt(i) * 256n * KiB, 64n * KiB, c, BigInt(i % 8) * 64n * KiB)
+              )
+            ],
+            [
+              "sparse NULL range with an object inside",
+              [VmBind.mapNull(4n * GiB, 64n * MiB), VmBind.map(4n * GiB + 2n * MiB, 2n * MiB, c)]
+            ],
+            ["unbind-all of c", [VmBind.unmapAll(c)]],
+            ["unbind everything", [VmBind.unmap(0n, 1n << 40n)]]
+          ]
+          for (const [name, ops] of steps) {
+            const job = yield* BindQueue.submit(q, ops)
+            yield* BindQueue.flush(q)
+            assert.isUndefined(job.fence.error, name)
+            const r = yield* Verify.verify(vm, Verify.sampleAddrs(vm.space, 256))
+            assert.deepStrictEqual(r.mismatches, [], name)
+            const gpuWords = yield* GpuPageTables.read(arena)
+            assert.isTrue(
+              gpuWords.every((w, i) => w === cpu.memory[i]),
+              `${name}: GPU arena == CPU reference`
+            )
+          }
+          assert.strictEqual(vm.space.count, 0)
+          assert.isUndefined(VmBo.peek(vm, a))
+          assert.strictEqual(onGpu.submissions(), steps.length, "one GPU submission per bind array")
+        })
+    )
+
+    it.effect("control: a page-table job that never reached the GPU is detected", () =>
+      Effect.gen(function* () {
+        const gpu = yield* GpuDevice.GpuDevice
+        const arena = yield* GpuPageTables.make(gpu, 64)
+        const real = PageTables.gpuExecutor(arena)
+        let n = 0
+        const lossy: PageTables.Executor = { ...real, submit: (plan) => (++n === 2 ? Effect.void : real.submit(plan)) }
+        const space = VaSpace.makeUnsafe({ name: "lossy", start: 0n, range: 1n << 40n, pageSize: 4096n })
+        const vm = GpuVm.make({ space, pageTables: PageTables.make({ tables: 64, executor: lossy }) })
+        const q = yield* BindQueue.make(vm)
+        const a = object("la", 2n * MiB)
+        yield* BindQueue.submit(q, [VmBind.map(GiB, 2n * MiB, a)])
+        yield* BindQueue.submit(q, [VmBind.unmap(GiB + 64n * KiB, 4n * KiB)])
+        yield* BindQueue.flush(q)
+        const r = yield* Verify.verify(vm)
+        assert.isAbove(r.checked, 500)
+        assert.strictEqual(r.mismatches.length, 1)
+        assert.include(r.mismatches[0], "0x40010000: want Fault, got 0x")
+      })
+    )
+  }
+)
