@@ -77,7 +77,7 @@ export interface AllocOptions {
   readonly end?: number
   /** `DRM_BUDDY_RANGE_ALLOCATION`; defaults to true when `[start, end)` is narrower than the whole. */
   readonly range?: boolean
-  /** `DRM_BUDDY_TOPDOWN_ALLOCATION`: prefer the highest free blocks. */
+  /** `DRM_BUDDY_TOPDOWN_ALLOCATION`: prefer the highest free blocks (ignored with `range`, as in the kernel). */
   readonly topdown?: boolean
   /** `DRM_BUDDY_CONTIGUOUS_ALLOCATION`: one range — round up to a power of two, then trim. */
   readonly contiguous?: boolean

@@ -216,6 +216,35 @@ describe("drm_buddy: flags", () => {
     checkWhole(mm)
   })
 
+  it("range bias fill (drm_test_buddy_alloc_range_bias): a window fills exactly, then NoSpace inside, room outside", () => {
+    const mm = mk(16 * MiB)
+    let seed = 11
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      return seed % n
+    }
+    for (let round = 0; round < 20; round++) {
+      const start = rnd(2048) * PS
+      const end = Math.min(mm.size, start + (1 + rnd(512)) * PS)
+      const held: Array<Buddy.BuddyBlock> = []
+      // random sizes until the window is full, then single pages for the remainder
+      for (;;) {
+        const left = end - start - total(held)
+        if (left === 0) break
+        const want = Math.min(left, (1 + rnd(8)) * PS)
+        const r = mm.alloc({ start, end, size: want, range: true })
+        if (Result.isSuccess(r)) held.push(...r.success)
+        else held.push(...ok(mm.alloc({ start, end, size: PS, range: true })))
+      }
+      for (const b of held) expect(b.offset >= start && b.offset + b.size <= end).toBe(true)
+      expect(err(mm.alloc({ start, end, size: PS, range: true }))).toBe("NoSpace")
+      if (mm.avail > 0) held.push(...ok(mm.alloc({ size: PS })))
+      checkMm(mm, held)
+      mm.free(held, { cleared: round % 2 === 0 })
+    }
+    expect(mm.fini().clean).toBe(true)
+  })
+
   it("range: the lowest fitting aligned block inside the window is chosen", () => {
     const mm = mk(32 * PS)
     const a = ok(mm.alloc({ start: 5 * PS, end: 20 * PS, size: 4 * PS, minBlockSize: 4 * PS }))
