@@ -12,6 +12,7 @@
  * @since 0.1.0
  */
 import { existsSync, readdirSync } from "node:fs"
+import { CurrentTraceSink, traceNow } from "@drmkit/core"
 import { Context, Effect, Layer } from "effect"
 import { create } from "webgpu"
 import { DeviceLost, GpuError, GpuUnavailable } from "./GpuErrors.ts"
@@ -68,7 +69,9 @@ export interface GpuDeviceShape {
   readonly check: Effect.Effect<void, DeviceLost | GpuError>
   /**
    * Encodes commands with `build`, submits them as one job and returns its fence (signalled when
-   * the queue finishes it; fences of one device signal in submission order). Debug mode wraps the
+   * the queue finishes it; fences of one device signal in submission order). With a trace sink in
+   * `CurrentTraceSink`, each job becomes an `X` slice (cat `gpu`, tid = the queue's timeline) from
+   * submit to fence signal. Debug mode wraps the
    * job in validation/out-of-memory error scopes and fails with {@link GpuError}.
    */
   readonly submit: (
@@ -260,9 +263,16 @@ const makeShape = (
       const fence = Fence.make(ctx)
       pending.add(fence)
       const done = device.queue.onSubmittedWorkDone()
+      const sink = yield* CurrentTraceSink
+      const t0 = sink.enabled ? traceNow(sink) : 0
       const finish = () => {
         pending.delete(fence)
         Fence.signal(fence, lost)
+        if (sink.enabled) {
+          const ts = traceNow(sink)
+          const args = { seqno: fence.seqno, error: fence.error?.message }
+          sink.emit({ name: jobLabel, cat: "gpu", ph: "X", ts: t0, dur: ts - t0, tid: ctx.name, args })
+        }
       }
       state.tail = state.tail.then(
         () => done.then(finish, finish),

@@ -3,6 +3,7 @@
  * paths: bad requests → Invalid with nothing submitted, validation errors → GpuError, device loss →
  * DeviceLost (never a hang).
  */
+import { CurrentTraceSink, collectingSink } from "@drmkit/core"
 import { GpuBuffer, GpuDevice, GpuPageTables, Migrate } from "@drmkit/gpu"
 import type { DmaFence } from "@drmkit/resv-locking"
 import { assert, describe, it, layer } from "@effect/vitest"
@@ -169,6 +170,21 @@ layer(DeviceLayer)("device services", (it) => {
       )
       assert.isTrue(fences.every((f) => f.context === fences[0]?.context && f.isSignaled))
       for (let i = 1; i < fences.length; i++) assert.isTrue((fences[i]?.seqno ?? 0) > (fences[i - 1]?.seqno ?? 0))
+    })
+  )
+
+  it.effect("each job is traced as a slice from submit to fence signal", () =>
+    Effect.gen(function* () {
+      const g = yield* gpu
+      const sink = collectingSink()
+      const b = yield* GpuBuffer.make({ size: 4096 })
+      const fence = yield* Migrate.fill(g, b, 0, 4096, 3).pipe(Effect.provideService(CurrentTraceSink, sink))
+      yield* GpuDevice.awaitFence(fence)
+      const ev = sink.events.find((e) => e.cat === "gpu" && e.name === "fill")
+      assert.isDefined(ev)
+      assert.strictEqual(ev?.ph, "X")
+      assert.strictEqual(ev?.args?.seqno, fence.seqno)
+      assert.isTrue((ev?.dur ?? -1) >= 0)
     })
   )
 
