@@ -49,21 +49,10 @@ import type { Already, Busy, Deadlock, Interrupted } from "@drmkit/core"
 import { Busy as BusyError, Invalid } from "@drmkit/core"
 import { Effect, Exit, type Scope } from "effect"
 import type { Held } from "./Held.ts"
-import { mutexOf } from "./internal/held.ts"
-import { config } from "./internal/lockdep.ts"
 import { release as releaseMutex } from "./internal/queue.ts"
 import { afterAcquire, dieViolation, failCode, heldOf, sleepOn } from "./internal/shell.ts"
 import { type AcquireCtx, Code, WwClass, WwMutex } from "./internal/state.ts"
-import {
-  type CtxOptions,
-  ctxDone,
-  ctxFini,
-  ctxInit,
-  injectAfterLock,
-  lockEnter,
-  trylockFast,
-  unlockFast
-} from "./internal/ww.ts"
+import { type CtxOptions, ctxDone, ctxFini, ctxInit, lockEnter, trylockFast, unlockFast } from "./internal/ww.ts"
 
 export {
   /**
@@ -247,6 +236,27 @@ export const lockNoCtxInterruptible = (m: WwMutex): Effect.Effect<Held<WwMutex>,
   lockWith(m, undefined, false, true) as Effect.Effect<Held<WwMutex>, Interrupted | Invalid>
 
 /**
+ * `ww_mutex_lock(lock, NULL)` as a guard (the Rust `MutexGuard`): locked now, unlocked when the
+ * scope closes — also on failure or interruption. For a single ctx-less lock; a transaction uses
+ * one acquire context and one scope instead of a scope per lock. The wait stays interruptible.
+ *
+ * @since 0.1.0
+ * @category locking
+ */
+export const lockNoCtxScoped = (m: WwMutex): Effect.Effect<Held<WwMutex>, Invalid, Scope.Scope> =>
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.withFiber((fiber) => Effect.map(lockNoCtx(m), (held) => ({ held, task: fiber.id }))),
+      ({ task }) =>
+        Effect.sync(() => {
+          if (m.owner === task && m.ctx === undefined) releaseMutex(m) // not unlocked by hand meanwhile
+        }),
+      { interruptible: true }
+    ),
+    ({ held }) => held
+  )
+
+/**
  * `ww_mutex_trylock(lock, ctx?)`: the witness, or `undefined` when the mutex is held (also by
  * this very ctx — a boolean trylock never reports `-EALREADY`). Never sleeps, never injects.
  *
@@ -312,87 +322,14 @@ export const destroy = (m: WwMutex): Effect.Effect<void, Invalid | Busy> =>
     return Effect.void
   })
 
-/**
- * Whether the witness is genuine and names a mutex owned by `task`. For ownership checks outside
- * a fiber (e.g. a synchronous core handed the task id).
- *
- * @since 0.1.0
- * @category assertions
- */
-export const heldBy = (held: Held<unknown>, task: number): boolean => mutexOf(held)?.owner === task
-
-/**
- * Releases `m` regardless of its owner (for finalizers that run in another fiber than the
- * locker, e.g. a scope closed from outside). Not a kernel API.
- *
- * @since 0.1.0
- * @category locking
- */
-export const forceUnlockUnsafe = (m: WwMutex): void => {
-  if (m.owner !== 0) releaseMutex(m)
-}
-
-/**
- * Whether strict (lockdep-style) mode is globally on — the `CONFIG_DEBUG_MUTEXES` /
- * `CONFIG_PROVE_LOCKING` question other modules ask (e.g. `dma_resv_reset_max_fences` on unlock).
- *
- * @since 0.1.0
- * @category lockdep
- */
-export const isStrict = (): boolean => config.strict
-
-/**
- * Result codes of the synchronous API: `OK` (0), `DEADLK`, `ALREADY`, `BUSY` (would sleep / trylock
- * failed), `DESTROYED` and `WRONG_CLASS` (`Invalid`), `VIOLATION` (a lockdep report aborted it).
- *
- * @since 0.1.0
- * @category synchronous core
- */
-export const SyncCode = Code
-
-/**
- * The synchronous, allocation-free lock attempt for `task` — what {@link lock} runs first. Never
- * sleeps: `BUSY` means the caller has to fall back to the Effect API ({@link lock}), which queues a
- * waiter. Deadlock injection applies as in {@link lock}. For transaction helpers and benchmarks
- * that do their own bookkeeping; ownership is still by task id.
- *
- * @since 0.1.0
- * @category synchronous core
- */
-export const lockSync = (m: WwMutex, ctx: AcquireCtx | undefined, task: number): Code => {
-  const code = lockEnter(m, ctx, task, false)
-  return code === Code.OK && ctx?.inject && injectAfterLock(m, ctx) ? Code.DEADLK : code
-}
-
-/**
- * The synchronous `ww_mutex_trylock()`: `OK` or `BUSY` (or an Invalid / violation code).
- *
- * @since 0.1.0
- * @category synchronous core
- */
-export const trylockSync = (m: WwMutex, ctx: AcquireCtx | undefined, task: number): Code => trylockFast(m, ctx, task)
-
-/**
- * The synchronous `ww_mutex_unlock()` by `task`: `OK` or `VIOLATION`.
- *
- * @since 0.1.0
- * @category synchronous core
- */
-export const unlockSync = (m: WwMutex, task: number): Code => unlockFast(m, task)
-
-/**
- * Synchronous `ww_acquire_init()` for `task` (undefined when strict mode aborts a nested ctx).
- *
- * @since 0.1.0
- * @category synchronous core
- */
-export const acquireInitSync = (cls: WwClass, task: number, options?: AcquireOptions): AcquireCtx | undefined =>
-  ctxInit(cls, task, options)
-
-/**
- * Synchronous `ww_acquire_fini()` for `task` (releases what the ctx still holds).
- *
- * @since 0.1.0
- * @category synchronous core
- */
-export const acquireFiniSync = (ctx: AcquireCtx, task: number): Code => ctxFini(ctx, task, true)
+export {
+  acquireFiniSync,
+  acquireInitSync,
+  forceUnlockUnsafe,
+  heldBy,
+  isStrict,
+  lockSync,
+  SyncCode,
+  trylockSync,
+  unlockSync
+} from "./internal/sync.ts"

@@ -97,3 +97,27 @@ describe("interruptible ww locks", () => {
     assert.isFalse(Task.clearSignal(task))
   })
 })
+
+describe("lockNoCtxScoped (guard)", () => {
+  it.effect("unlocks when the scope closes, on success and on interruption, and abandons a wait", () =>
+    Effect.gen(function* () {
+      const m = WwMutex.make(WwMutex.WwClass.waitDie("guard"), "m")
+      yield* Effect.scoped(WwMutex.lockNoCtxScoped(m))
+      assert.isFalse(m.isLocked)
+      const held = yield* Deferred.make<void>()
+      const holder = yield* Effect.forkChild(
+        Effect.scoped(
+          Effect.andThen(WwMutex.lockNoCtxScoped(m), Effect.andThen(Deferred.succeed(held, undefined), Effect.never))
+        )
+      )
+      yield* Deferred.await(held)
+      const sleeper = yield* Effect.forkChild(Effect.scoped(WwMutex.lockNoCtxScoped(m)))
+      yield* settle
+      assert.strictEqual(m.waiterCount, 1)
+      yield* Fiber.interrupt(sleeper)
+      assert.strictEqual(m.waiterCount, 0, "the interrupted wait left the queue")
+      yield* Fiber.interrupt(holder)
+      assert.isFalse(m.isLocked, "the interrupted holder's scope unlocked")
+    })
+  )
+})
