@@ -126,7 +126,7 @@ const rate = (samples: ReadonlyArray<Sample>, ops: number, k: keyof Sample) =>
 const measure = (n: number, opsPerSample: number, peerOps: number) => {
   const space = build(n)
   const naive = naiveBuild(n)
-  runTree(space, requests(n, 2000, 99)) // warm-up
+  runTree(space, requests(n, 30_000, 99)) // warm-up: let the JIT settle
   runNaive(naive, requests(n, Math.min(200, peerOps), 99))
   const tree: Array<Sample> = []
   const peer: Array<Sample> = []

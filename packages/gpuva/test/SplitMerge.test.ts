@@ -1,6 +1,6 @@
 import { GpuVa, Ops, SplitMerge } from "@drmkit/gpuva"
 import { assert, describe, it } from "@effect/vitest"
-import { Result } from "effect"
+import { Effect, Result } from "effect"
 import { a, b, c, m, show, spaceWith, tree } from "./vaFixtures.ts"
 
 const n = 10
@@ -452,4 +452,52 @@ describe("madvise mode (drm_gpuvm_madvise_ops_create)", () => {
       assert.deepStrictEqual(tree(space), [...k.result])
     })
   }
+})
+
+describe("more helpers", () => {
+  it("effectful callbacks see the same steps; a failure stops the walk", async () => {
+    const space = spaceWith([m(0, 4, a, 0), m(4, 4, b, 0), m(8, 4, c, 0)])
+    const req = m(2, 8, null, 0)
+    const expected = Result.getOrThrow(SplitMerge.smMapOps(space, req)).map(show)
+    const seen: Array<string> = []
+    const log = (op: Ops.Op) => Effect.sync(() => void seen.push(show(op)))
+    await Effect.runPromise(SplitMerge.smMapEffect(space, req, { onMap: log, onRemap: log, onUnmap: log }))
+    assert.deepStrictEqual(seen, expected)
+    seen.length = 0
+    const failing = (op: Ops.Op) => (op._tag === "Unmap" ? Effect.fail("EBUSY" as const) : log(op))
+    const err = await Effect.runPromise(
+      Effect.flip(SplitMerge.smUnmapEffect(space, 2n, 8n, { onRemap: failing, onUnmap: failing }))
+    )
+    assert.strictEqual(err, "EBUSY")
+    assert.deepStrictEqual(seen, ["REMAP((0,2,a,0),-,(0,4,a,0),F)"])
+    assert.deepStrictEqual(tree(space), ["(0,4,a,0)", "(4,4,b,0)", "(8,4,c,0)"])
+  })
+
+  it("prefetch: whole VAs in address order, no splitting, holes skipped", () => {
+    const space = spaceWith([m(0, 4, a, 0), m(6, 2, null, 0), m(10, 4, b, 0)])
+    const ops = Result.getOrThrow(Ops.prefetchOps(space, 2n, 10n))
+    assert.deepStrictEqual(ops.map(show), ["PREFETCH(0,4,a,0)", "PREFETCH(6,2,-,0)", "PREFETCH(10,4,b,0)"])
+    Ops.applyAll(space, ops)
+    assert.deepStrictEqual(tree(space), ["(0,4,a,0)", "(6,2,-,0)", "(10,4,b,0)"])
+    assert(Result.isFailure(Ops.prefetchOps(space, 0n, 0n)))
+  })
+
+  it("apply helpers copy only the mapping fields (flags and priv are the driver's)", () => {
+    const space = spaceWith([m(0, 4, a, 0)])
+    const [old] = [...space]
+    assert(old !== undefined)
+    old.flags = GpuVa.Flags.Sparse | GpuVa.Flags.UserBits
+    old.priv = "driver data"
+    const [r] = Result.getOrThrow(SplitMerge.smUnmapOps(space, 1n, 2n))
+    assert(r?._tag === "Remap")
+    const { prev, next } = Ops.remap(space, r)
+    assert.strictEqual(prev?.flags, 0)
+    assert.strictEqual(next?.priv, undefined)
+    assert.isFalse(old.inserted)
+    assert.deepStrictEqual(tree(space), ["(0,1,a,0)", "(3,1,a,3)"])
+    assert.deepStrictEqual(
+      space.vasOf(a).map((v) => v.addr),
+      [0n, 3n]
+    )
+  })
 })
