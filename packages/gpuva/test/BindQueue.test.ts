@@ -72,6 +72,35 @@ describe("VM_BIND on the CPU reference", () => {
     })
   )
 
+  it.effect("shared-pte/pde/pde2/pde3-page: neighbours 4 KiB, 2 MiB, 1 GiB, 512 GiB apart share tables", () =>
+    Effect.gen(function* () {
+      const { vm } = cpuVm("shared", { range: 1n << 47n })
+      const q = yield* BindQueue.make(vm)
+      for (const stride of [4n * KiB, 2n * MiB, GiB, 512n * GiB]) {
+        const objs = Array.from({ length: 4 }, (_, i) => scattered(`s${i}`, 4n * KiB))
+        const base = 512n * GiB * 2n
+        yield* bindAndCheck(
+          q,
+          objs.map((o, i) => VmBind.map(base + BigInt(i) * stride, 4n * KiB, o))
+        )
+        for (let i = 0; i < 4; i++) yield* bindAndCheck(q, [VmBind.unmap(base + BigInt(i) * stride, 4n * KiB)])
+        assert.strictEqual(vm.pageTables?.shadow.tablesInUse, 1, `stride ${stride}: all tables freed`)
+      }
+    })
+  )
+
+  it.effect("a munmap-style hole rewrites only the delta, not the surviving pieces", () =>
+    Effect.gen(function* () {
+      const { vm } = cpuVm()
+      const q = yield* BindQueue.make(vm)
+      const a = scattered("a", 8n * MiB)
+      yield* bindAndCheck(q, [VmBind.map(GiB, 8n * MiB, a)])
+      const job = yield* bindAndCheck(q, [VmBind.unmap(GiB + 3n * MiB, 16n * KiB)])
+      const entries = job.plan.descriptors.reduce((s, d) => s + d.count, 0)
+      assert.strictEqual(entries, 4, "4 PTEs cleared; the 2044 surviving PTEs are untouched")
+    })
+  )
+
   it.effect("a keep re-map writes only the missing part", () =>
     Effect.gen(function* () {
       const { vm } = cpuVm()

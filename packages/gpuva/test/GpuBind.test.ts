@@ -54,6 +54,18 @@ layer(GpuDevice.layer({ debug: true, label: "gpuva-test" }), { timeout: 120_000 
               [VmBind.mapNull(4n * GiB, 64n * MiB), VmBind.map(4n * GiB + 2n * MiB, 2n * MiB, c)]
             ],
             ["unbind-all of c", [VmBind.unmapAll(c)]],
+            [
+              "shared-pte/pde/pde2 pages: neighbours 4 KiB, 2 MiB, 1 GiB apart",
+              [4096n, 2n * MiB, GiB].flatMap((stride, k) =>
+                [0n, 1n, 2n, 3n].map((i) =>
+                  VmBind.map(16n * GiB * BigInt(k + 1) + i * stride, 4n * KiB, b, i * 4n * KiB)
+                )
+              )
+            ],
+            [
+              "unbind the middle neighbours",
+              [VmBind.unmap(32n * GiB + 2n * MiB, 4n * MiB), VmBind.unmap(48n * GiB + GiB, 4n * KiB)]
+            ],
             ["unbind everything", [VmBind.unmap(0n, 1n << 40n)]]
           ]
           for (const [name, ops] of steps) {

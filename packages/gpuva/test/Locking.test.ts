@@ -2,7 +2,7 @@ import { CurrentTraceSink, collectingSink } from "@drmkit/core"
 import { BindQueue, GpuVm, VmBind, VmBo } from "@drmkit/gpuva"
 import { DmaResv, Exec, Lockdep } from "@drmkit/resv-locking"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import { check, cpuVm, GiB, MiB, object } from "./helpers.ts"
 
 /** Deterministic PRNG (mulberry32). */
@@ -99,5 +99,25 @@ describe("binds touching external objects from several fibers", () => {
         assert.deepStrictEqual(Lockdep.reports(), [])
       })
     )
+  )
+
+  it.effect("a bind interrupted while waiting for an object's lock changes nothing and holds nothing", () =>
+    Effect.gen(function* () {
+      const s = cpuVm("intr")
+      const q = yield* BindQueue.make(s.vm)
+      const ext = object("ext", 2n * MiB)
+      const held = yield* DmaResv.lock(ext.resv)
+      const waiter = yield* Effect.forkChild(BindQueue.submit(q, [VmBind.map(GiB, 2n * MiB, ext)]))
+      for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+      assert.isUndefined(waiter.pollUnsafe(), "blocked on ext's resv")
+      yield* Fiber.interrupt(waiter)
+      assert.strictEqual(s.vm.space.count, 0)
+      assert.isFalse(DmaResv.isLocked(s.vm.resv), "the VM resv was released")
+      assert.strictEqual(s.vm.resv.fenceCount, 0)
+      yield* DmaResv.unlock(held)
+      yield* BindQueue.submit(q, [VmBind.map(GiB, 2n * MiB, ext)])
+      yield* BindQueue.flush(q)
+      assert.deepStrictEqual(yield* check(s.vm), [])
+    })
   )
 })
