@@ -27,21 +27,23 @@ import type { GemObject } from "../GpuVa.ts"
 
 /** A VA struct and its tree links. `vm` is the owning space while inserted, else `null`. */
 export class VaNode {
+  // Field order = memory order: the fields a descent and a split/merge walk read come first, so
+  // they share the object's first cache line.
   addr = 0n
-  range = 0n
   end = 0n
-  obj: GemObject | null = null
-  offset = 0n
-  flags = 0
-  priv: unknown = undefined
-  vm: object | null = null
-  prev: VaNode | null = null
   next: VaNode | null = null
   /** The B+tree leaf holding this VA (lets remove/replace skip the descent). */
   leaf: Leaf | null = null
+  obj: GemObject | null = null
+  offset = 0n
+  range = 0n
+  prev: VaNode | null = null
+  vm: object | null = null
   /** Links of the owning space's per-object list (the kernel's vm_bo gpuva list). */
   objPrev: VaNode | null = null
   objNext: VaNode | null = null
+  flags = 0
+  priv: unknown = undefined
 
   get inserted(): boolean {
     return this.vm !== null
