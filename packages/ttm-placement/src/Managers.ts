@@ -40,7 +40,7 @@ export const rangeBackend = (sizePages: number): Backend & { readonly mm: DrmMm 
     mm,
     alloc: (req: AllocRequest, place: Place): Allocation | undefined => {
       const end = place.lpfn === 0 ? sizePages : Math.min(place.lpfn, sizePages)
-      if (place.fpfn + req.numPages > end) return undefined
+      if (place.fpfn + req.numPages > end || mm.largestHole < req.numPages) return undefined
       const r = mm.insert({
         size: req.numPages,
         alignment: req.alignPages > 1 ? req.alignPages : 0,
@@ -83,7 +83,7 @@ export const buddyBackend = (sizePages: number): Backend & { readonly buddy: Bud
     buddy,
     alloc: (req: AllocRequest, place: Place): Allocation | undefined => {
       const end = place.lpfn === 0 ? sizePages : Math.min(place.lpfn, sizePages)
-      if (place.fpfn + req.numPages > end) return undefined
+      if (place.fpfn + req.numPages > end || buddy.avail < req.numPages * PAGE_SIZE) return undefined
       const r = buddy.alloc({
         size: req.numPages * PAGE_SIZE,
         minBlockSize: req.alignPages * PAGE_SIZE,

@@ -88,10 +88,16 @@ export class ResourceManager {
   }
   /** `man->func->alloc`: a resource, or `NoSpace`. */
   alloc(req: AllocRequest, place: Place): Resource | NoSpace {
+    return (
+      this.tryAlloc(req, place) ??
+      new NoSpace({ what: this.name, requested: req.numPages * PAGE_SIZE, available: this.size - this.usage })
+    )
+  }
+  /** {@link alloc} for hot paths: `undefined` instead of building a `NoSpace` error. */
+  tryAlloc(req: AllocRequest, place: Place): Resource | undefined {
+    if (this.size - this.usage < req.numPages * PAGE_SIZE) return undefined
     const a = this.backend.alloc(req, place)
-    if (a === undefined) {
-      return new NoSpace({ what: this.name, requested: req.numPages * PAGE_SIZE, available: this.size - this.usage })
-    }
+    if (a === undefined) return undefined
     this.usage += req.numPages * PAGE_SIZE
     this.count++
     return new Resource(this.memType, req.numPages, a.segments, place, a.priv, req.owner)

@@ -86,11 +86,24 @@ export const validate = (
   placement: Placement,
   ctx: OperationCtx = opCtx()
 ): Effect.Effect<void, ValidateError> =>
+  Effect.suspend(() => {
+    if (held.target !== bo.resv || !isHeld(held)) return assertHeld(held, bo)
+    const bad = checkPlacementFor(bo.device, placement)
+    if (bad !== undefined) return Effect.fail(bad)
+    // Fast path, same semantics: pass 1 finds the resource compatible → nothing to do.
+    const res = bo.resource
+    if (res !== undefined && placement.length > 0 && compatible(bo.device, res, placement, false)) return Effect.void
+    return slowValidate(held, bo, placement, ctx)
+  })
+
+const slowValidate = (
+  held: Held,
+  bo: Bo,
+  placement: Placement,
+  ctx: OperationCtx
+): Effect.Effect<void, ValidateError> =>
   Effect.gen(function* () {
-    yield* assertHeld(held, bo)
     const dev = bo.device
-    const bad = checkPlacementFor(dev, placement)
-    if (bad !== undefined) return yield* bad
     if (placement.length === 0) {
       if (bo.pinCount > 0) return yield* new Invalid({ what: bo.name, reason: "cannot purge a pinned BO" })
       return purge(dev, bo)

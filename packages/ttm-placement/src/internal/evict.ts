@@ -101,8 +101,8 @@ const visit = (w: Walk, res: Resource): Effect.Effect<Step | "deadlock", MoveErr
 /** After each eviction: try the evictor's allocation again; success ends the walk. */
 const retryAlloc = (w: Walk): boolean => {
   w.evicted++
-  const r = w.man.alloc(requestOf(w.evictor), w.place)
-  if (r instanceof NoSpace) return false
+  const r = w.man.tryAlloc(requestOf(w.evictor), w.place)
+  if (r === undefined) return false
   track(w.ctx, w.evictor, r)
   w.res = r
   return true

@@ -17,10 +17,19 @@ export const whenSignaled = (f: FenceLike): Promise<void> =>
     if (!f.addCallback(() => resolve())) resolve()
   })
 
+const parts = new WeakMap<FenceLike, ReadonlyArray<FenceLike>>()
+
+/** The fences an {@link allOf} aggregate stands for (itself for a plain fence), recursively. */
+export const leaves = (f: FenceLike): Array<FenceLike> => {
+  const p = parts.get(f)
+  return p === undefined ? [f] : p.flatMap(leaves)
+}
+
 /** A fence that signals when every fence of `fs` has (`dma_fence_array`, signal on all). */
 export const allOf = (fs: ReadonlyArray<FenceLike>): DmaFence.DmaFence => {
   const out = newFence()
   const pending = fs.filter((f) => !f.isSignaled)
+  parts.set(out, pending)
   let left = pending.length
   if (left === 0) out.signal()
   for (const f of pending) {

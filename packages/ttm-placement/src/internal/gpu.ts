@@ -10,7 +10,7 @@ import { GpuDevice } from "@drmkit/gpu"
 import { DmaFence } from "@drmkit/resv-locking"
 import { Effect, type Scope } from "effect"
 import type { FenceLike } from "./fence.ts"
-import { allOf, newFence } from "./fence.ts"
+import { allOf, leaves, newFence } from "./fence.ts"
 
 type JobFence = FenceLike
 
@@ -56,6 +56,11 @@ export class GpuEngine {
   #pipeline: GPUComputePipeline | undefined = undefined
   readonly gpu: GpuDevice.GpuDeviceShape
   readonly #timeline = DmaFence.contextAlloc("ttm-gpu-jobs")
+  /**
+   * Fences of jobs already on the queue: the queue executes in submission order, so a later job
+   * depending on them needs no CPU round trip (the pipelining the kernel gets from its scheduler).
+   */
+  readonly #queued = new WeakSet<FenceLike>()
   /** Jobs submitted so far. */
   jobs = 0
   /** Jobs not yet completed. */
@@ -93,8 +98,9 @@ export class GpuEngine {
     return this.device.createBuffer({ size: Math.max(4, size), usage: USAGE, label })
   }
   /**
-   * Submits a job once `deps` have signalled; the returned fence signals when the GPU finished it.
-   * Jobs without pending deps are submitted at once, so queue order is call order for them.
+   * Submits a job once `deps` are satisfied — signalled, or jobs already on this (in-order) queue —
+   * and returns its fence, signalled when the GPU finished it. Foreign fences (another engine's
+   * jobs, CPU-signalled fences) gate the submission until they signal.
    */
   submit(
     _name: string,
@@ -122,7 +128,7 @@ export class GpuEngine {
         )
       Effect.runFork(job)
     }
-    const pending = deps.filter((d) => !d.isSignaled)
+    const pending = deps.flatMap(leaves).filter((d) => !d.isSignaled && !this.#queued.has(d))
     if (pending.length === 0) run()
     else allOf(pending).addCallback(run)
     return fence

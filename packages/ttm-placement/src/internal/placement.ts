@@ -21,6 +21,13 @@ export type AllocError = MoveError
 /** The allocation request of `bo`. */
 export const requestOf = (bo: Bo): AllocRequest => ({ numPages: bo.numPages, alignPages: bo.pageAlignment, owner: bo })
 
+/**
+ * The "no place fits" marker of a pass: a shared value (building a tagged error captures a stack,
+ * which is too slow for every first pass that has to evict). Never surfaced: `validate` reports
+ * `NoMemory` with the BO's size.
+ */
+export const exhausted: NoSpace = new NoSpace({ what: "placement", requested: 0 })
+
 const inflight = new WeakMap<OperationCtx, Array<readonly [Bo, Resource]>>()
 
 /** Remembers a fresh allocation so {@link withOrphanCleanup} can free it if it never gets attached. */
@@ -72,8 +79,8 @@ const tryPlace = (
   Effect.gen(function* () {
     const man = dev.manager(p.memType)
     if (man === undefined || !man.used) return "next"
-    let res: Resource | NoSpace | "busy" = man.alloc(requestOf(bo), p)
-    if (res instanceof NoSpace) {
+    let res: Resource | NoSpace | "busy" | undefined = man.tryAlloc(requestOf(bo), p)
+    if (res === undefined) {
       if (!force || p.memType === MemType.SYSTEM) return "next"
       res = yield* evictAlloc(dev, man, p, bo, ctx)
       if (res === "busy") return "next"
@@ -100,7 +107,7 @@ export const allocResource = (
       const r = yield* tryPlace(dev, held, bo, p, ctx, force)
       if (r !== "next") return r
     }
-    return new NoSpace({ what: bo.name, requested: bo.size })
+    return exhausted
   })
 
 /** `ttm_bo_mem_space`: pass 1 without eviction, then pass 2 with it. */

@@ -5,7 +5,7 @@
  * to host memory and its GPU pages dropped; its resource goes to the unevictable list. The next
  * access (populate) swaps it back in and returns it to the LRU tail.
  */
-import { type Interrupted, NoSpace, type RestartSys } from "@drmkit/core"
+import type { Interrupted, RestartSys } from "@drmkit/core"
 import { Effect } from "effect"
 import { Bo } from "../BufferObject.ts"
 import type { Device, OperationCtx } from "../Device.ts"
@@ -29,11 +29,11 @@ const swapoutLocked = (dev: Device, held: Held, bo: Bo, ctx: OperationCtx): Effe
     const cur = bo.resource
     const sys = dev.manager(MemType.SYSTEM)
     if (cur !== undefined && cur.memType !== MemType.SYSTEM && sys !== undefined) {
-      const to = sys.alloc(
+      const to = sys.tryAlloc(
         { numPages: bo.numPages, alignPages: 1, owner: bo },
         { memType: 0, fpfn: 0, lpfn: 0, flags: 0 }
       )
-      if (!(to instanceof NoSpace)) {
+      if (to !== undefined) {
         track(ctx, bo, to)
         yield* commitMove(dev, held, bo, to, true, ctx)
       }
