@@ -14,8 +14,9 @@
  *    object's; queue the job. A `NoMemory` anywhere unwinds everything — tree, vm_bos, page-table
  *    shadow, fences — to the state before the call.
  * 2. **runJob** (the fence-signalling path, inside `Allocator.signalling`): wait for the in-fences,
- *    the previous job of this queue (jobs run in submission order) and overlapping jobs of other
- *    queues (range fences); apply the planned descriptors as ONE submission; signal the out-fence;
+ *    the previous job of this queue (jobs run in submission order), overlapping jobs of other
+ *    queues (range fences) and the implicit dependencies (GPU work on the VM's resv when mappings
+ *    are removed; KERNEL fences — moves — of objects being mapped); apply the planned descriptors as ONE submission; signal the out-fence;
  *    release the page-table pages freed by the job. It allocates nothing and cannot fail with
  *    `NoMemory`; an executor error signals the fence with that error.
  *
@@ -25,7 +26,7 @@
  */
 import { type Already, type Interrupted, Invalid, NoMemory, type NoSpace } from "@drmkit/core"
 import type { PageTable } from "@drmkit/gpu"
-import { DmaFence, type DmaResv, Exec } from "@drmkit/resv-locking"
+import { DmaFence, DmaResv, Exec } from "@drmkit/resv-locking"
 import { Effect, Fiber, Queue, type Scope } from "effect"
 import * as Allocator from "./Allocator.ts"
 import type { GemObject } from "./GpuVa.ts"
@@ -74,6 +75,9 @@ export interface BindQueue {
 
 let nextId = 1
 
+/** Fence contexts of bind queues: their fences are ordered by range fences, not waited for here. */
+const bindContexts = new Set<number>()
+
 /**
  * Options of {@link submit}.
  *
@@ -119,11 +123,13 @@ export const make = (vm: GpuVm.GpuVm<unknown>, name = "bind"): Effect.Effect<Bin
   Effect.gen(function* () {
     const id = nextId++
     const jobs = yield* Queue.unbounded<BindJob>()
+    const context = DmaFence.contextAlloc(`${vm.name}.${name}`)
+    bindContexts.add(context.id)
     const q: BindQueue = {
       vm,
       name,
       id,
-      context: DmaFence.contextAlloc(`${vm.name}.${name}`),
+      context,
       jobs,
       last: undefined,
       submitted: 0,
@@ -229,6 +235,24 @@ export const submit = (
   )
 }
 
+/**
+ * Implicit dependencies (xe `xe_pt_vm_dependencies()`): a job that unmaps or remaps anything
+ * waits for every unsignalled fence on the VM's resv that is not a bind job (GPU work that may
+ * still use the old mappings, BOOKKEEP); a job mapping an object waits for its KERNEL fences (a
+ * move must finish before its new pages are mapped).
+ */
+const implicitDeps = (vm: GpuVm.GpuVm<unknown>, ops: ReadonlyArray<VmBind.BindOp>, changesMappings: boolean) =>
+  Effect.gen(function* () {
+    const out: Array<DmaFence.DmaFence> = []
+    if (changesMappings) {
+      for (const f of yield* DmaResv.getFences(vm.resv, "bookkeep")) if (!bindContexts.has(f.context.id)) out.push(f)
+    }
+    const objs = new Set<DmaResv.DmaResv>()
+    for (const op of ops) if (op._tag === "Map" && op.obj !== null) objs.add(op.obj.resv)
+    for (const r of objs) out.push(...(yield* DmaResv.getFences(r, "kernel")))
+    return out
+  }).pipe(Effect.orDie)
+
 const commit = (
   q: BindQueue,
   pt: PageTables.VmPageTables,
@@ -244,7 +268,7 @@ const commit = (
     stage.commit()
     const fence = DmaFence.make(q.context)
     let span: readonly [bigint, bigint] | undefined
-    const deps = [...(options.inFences ?? [])]
+    const deps = [...(options.inFences ?? []), ...(yield* implicitDeps(vm, ops, stage.removed.length > 0))]
     if (stage.lo !== undefined && stage.hi !== undefined && plan.descriptors.length > 0) {
       span = roundOut(stage.lo, stage.hi, pt.topLevel(plan))
       deps.push(...vm.rangeFences.conflicts(span[0], span[1], q.id))

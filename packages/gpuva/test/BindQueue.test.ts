@@ -227,6 +227,45 @@ describe("VM_BIND on the CPU reference", () => {
     })
   )
 
+  it.effect("unbinds wait for GPU work on the VM resv; maps wait for the object's KERNEL (move) fences", () =>
+    Effect.gen(function* () {
+      const { vm } = cpuVm()
+      const q = yield* BindQueue.make(vm)
+      const a = object("a", 2n * MiB)
+      yield* bindAndCheck(q, [VmBind.map(GiB, 2n * MiB, a)])
+      const ctx = DmaFence.contextAlloc("gfx")
+      const exec = DmaFence.make(ctx)
+      const move = DmaFence.make(DmaFence.contextAlloc("ttm-move"))
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const hv = yield* DmaResv.lock(vm.resv)
+          yield* DmaResv.reserveFences(hv, 1)
+          yield* DmaResv.addFence(hv, exec, "bookkeep")
+          yield* DmaResv.unlock(hv)
+          const ha = yield* DmaResv.lock(a.resv)
+          yield* DmaResv.reserveFences(ha, 1)
+          yield* DmaResv.addFence(ha, move, "kernel")
+          yield* DmaResv.unlock(ha)
+        })
+      )
+      const fresh = yield* BindQueue.submit(q, [VmBind.mapNull(4n * GiB, 2n * MiB)])
+      assert.notInclude(fresh.deps, exec, "a map into an empty range does not wait for GPU work")
+      const unbind = yield* BindQueue.submit(q, [VmBind.unmap(GiB, 4n * KiB)])
+      assert.include(unbind.deps, exec)
+      assert.notInclude(unbind.deps, fresh.fence, "bind jobs are ordered by the queue / range fences")
+      const remap = yield* BindQueue.submit(q, [VmBind.map(8n * GiB, 2n * MiB, a)])
+      assert.include(remap.deps, move)
+      for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+      assert.isTrue(fresh.fence.isSignaled)
+      assert.isFalse(unbind.fence.isSignaled)
+      exec.signal()
+      move.signal()
+      yield* BindQueue.flush(q)
+      assert.isTrue(remap.fence.isSignaled)
+      assert.deepStrictEqual(yield* check(vm), [])
+    })
+  )
+
   it.effect("queues are independent; overlapping ranges are ordered by range fences", () =>
     Effect.gen(function* () {
       const { vm } = cpuVm()
