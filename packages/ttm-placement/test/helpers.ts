@@ -2,6 +2,7 @@ import {
   Access,
   type BufferObject,
   Device,
+  Fence,
   Lifecycle,
   Managers,
   Placement,
@@ -97,7 +98,8 @@ export const validate = (b: BufferObject.Bo, placement: Placement.Placement, ctx
   Reserve.withReserved(b, (h) => Validate.validate(h, b, placement, ctx)).pipe(Effect.as(ctx))
 
 /** Reserve and write. */
-export const write = (b: BufferObject.Bo, data: Uint8Array) => Reserve.withReserved(b, (h) => Access.write(h, b, data))
+export const write = (b: BufferObject.Bo, data: Uint8Array): Effect.Effect<Fence.Fence, unknown> =>
+  Reserve.withReserved(b, (h) => Access.write(h, b, data))
 
 /** Reserve and checksum on the GPU. */
 export const checksum = (b: BufferObject.Bo) => Reserve.withReserved(b, (h) => Access.checksum(h, b))
