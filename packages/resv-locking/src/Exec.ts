@@ -30,7 +30,7 @@
  *
  * @since 0.1.0
  */
-import { CurrentTraceSink, checkInt, Deadlock, Invalid } from "@drmkit/core"
+import { CurrentTraceSink, checkInt, Deadlock, Invalid, traceNow } from "@drmkit/core"
 import { Cause, Effect, Exit, type Scope } from "effect"
 import type { Held } from "./Held.ts"
 import { ExecState, type LockItem, releaseAll, unlockAll, unlockObj } from "./internal/execCore.ts"
@@ -40,7 +40,7 @@ import type { DmaResv } from "./internal/resvCore.ts"
 import { maxReserve, reserveFencesSync } from "./internal/resvOps.ts"
 import { dieViolation } from "./internal/shell.ts"
 import { Code } from "./internal/state.ts"
-import { complete, instant, traceNow } from "./internal/trace.ts"
+import { complete, instant } from "./internal/trace.ts"
 import { ctxDone, ctxFini, ctxInit } from "./internal/ww.ts"
 import { type AcquireCtx, reservationWwClass } from "./WwMutex.ts"
 

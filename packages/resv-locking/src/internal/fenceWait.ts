@@ -4,11 +4,11 @@
  *
  * @since 0.1.0
  */
-import { CurrentTraceSink, Invalid, RestartSys } from "@drmkit/core"
+import { CurrentTraceSink, Invalid, RestartSys, traceNow } from "@drmkit/core"
 import { Clock, Effect } from "effect"
 import type { DmaFence, WaitOptions } from "../DmaFence.ts"
 import { currentSignalPort } from "./fenceSignals.ts"
-import { complete, traceNow } from "./trace.ts"
+import { complete } from "./trace.ts"
 
 const traceArgs = (f: DmaFence): Record<string, unknown> =>
   f.error === undefined

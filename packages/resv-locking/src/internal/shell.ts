@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Already, CurrentTraceSink, Deadlock, Interrupted, Invalid, type TraceSink } from "@drmkit/core"
+import { Already, CurrentTraceSink, Deadlock, Interrupted, Invalid, type TraceSink, traceNow } from "@drmkit/core"
 import { Effect, Exit, Fiber } from "effect"
 import type { Held } from "../Held.ts"
 import { makeHeld } from "./held.ts"
@@ -13,7 +13,7 @@ import { config, LockdepViolation, takeAbort } from "./lockdep.ts"
 import { addWaiter, cancelWaiter, waitStep, wakeWaiter } from "./queue.ts"
 import { onSignal } from "./signals.ts"
 import { type AcquireCtx, Code, Waiter, type WwMutex } from "./state.ts"
-import { complete, instant, traceNow } from "./trace.ts"
+import { complete, instant } from "./trace.ts"
 import { injectAfterLock } from "./ww.ts"
 
 /** The cached witness of `m`. */

@@ -3,13 +3,7 @@
  *
  * @since 0.1.0
  */
-import type { TraceEvent, TraceSink } from "@drmkit/core"
-
-/** Microsecond timestamp for `sink`: its own clock when it has one (`collectingSink`), else ours. */
-export const traceNow = (sink: TraceSink): number => {
-  const now = (sink as { readonly now?: unknown }).now
-  return typeof now === "function" ? (now as () => number)() : performance.now() * 1000
-}
+import { type TraceEvent, type TraceSink, traceNow } from "@drmkit/core"
 
 /** Emits an instant event; a no-op when the sink is disabled. */
 export const instant = (
