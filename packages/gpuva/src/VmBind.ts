@@ -9,7 +9,7 @@
  * @since 0.1.0
  */
 import { Invalid } from "@drmkit/core"
-import type { DmaResv } from "@drmkit/resv-locking"
+import { DmaResv } from "@drmkit/resv-locking"
 import type { GemObject } from "./GpuVa.ts"
 import type { VaSpace } from "./VaSpace.ts"
 
@@ -83,8 +83,17 @@ export const unmapAll = (obj: BindObject): BindOp => ({ _tag: "UnmapAll", obj })
 
 const PAGE = 4096n
 
+const checkObject = (what: string, obj: BindObject): Invalid | undefined => {
+  if (typeof obj !== "object" || obj === null) return new Invalid({ what, reason: "needs an object" })
+  if (!(obj.resv instanceof DmaResv.DmaResv)) return new Invalid({ what, reason: `${obj.name} has no DmaResv` })
+  return undefined
+}
+
 const checkFrames = (what: string, obj: BindObject): Invalid | undefined => {
   const f = obj.frames
+  if (typeof f !== "object" || f === null || (f._tag !== "Contiguous" && f._tag !== "Pages")) {
+    return new Invalid({ what, reason: `${obj.name} has no frames` })
+  }
   const pages = obj.size / PAGE
   if (f._tag === "Pages" && BigInt(f.frames.length) < pages) {
     return new Invalid({ what, reason: `object ${obj.name} lists fewer frames than its ${pages} pages` })
@@ -101,7 +110,10 @@ const checkOne = (space: VaSpace, op: BindOp, what: string): Invalid | undefined
       const bad = space.checkRange(op.addr, op.range, what) ?? space.checkOffset(op.offset, `${what}.offset`)
       if (bad !== undefined) return bad
       if (op.obj === null) return undefined
-      if (op.obj.size % PAGE !== 0n) return new Invalid({ what, reason: "object size must be 4 KiB aligned" })
+      const badObj = checkObject(what, op.obj)
+      if (badObj !== undefined) return badObj
+      if (typeof op.obj.size !== "bigint" || op.obj.size % PAGE !== 0n)
+        return new Invalid({ what, reason: "object size must be 4 KiB aligned" })
       if (op.range > op.obj.size || op.offset > op.obj.size - op.range) {
         return new Invalid({ what, reason: `[offset, offset + range) exceeds ${op.obj.name}'s size`, value: op.offset })
       }
@@ -114,9 +126,7 @@ const checkOne = (space: VaSpace, op: BindOp, what: string): Invalid | undefined
     case "Prefetch":
       return space.checkRange(op.addr, op.range, what)
     case "UnmapAll":
-      return op.obj === null || typeof op.obj !== "object"
-        ? new Invalid({ what, reason: "needs an object" })
-        : undefined
+      return checkObject(what, op.obj)
   }
 }
 

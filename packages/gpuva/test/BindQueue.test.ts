@@ -318,6 +318,8 @@ describe("a failed bind changes nothing", () => {
         [VmBind.map(2n * GiB, 4096n, a, 4n * MiB)],
         [VmBind.map(2n * GiB, 4096n, a, 0n, { pteFlags: 0x1 })],
         [VmBind.unmap(1n << 40n, 4096n)],
+        [VmBind.unmapAll({ name: "no-resv", size: 4096n } as unknown as VmBind.BindObject)],
+        [VmBind.map(2n * GiB, 4096n, { name: "no-frames", size: 4096n, resv: a.resv } as unknown as VmBind.BindObject)],
         []
       ]
       for (const ops of bad) {
