@@ -35,7 +35,7 @@ import { Cause, Effect, Exit, type Scope } from "effect"
 import type { Held } from "./Held.ts"
 import { ExecState, type LockItem, releaseAll, unlockAll, unlockObj } from "./internal/execCore.ts"
 import { type LockError, lockContendedThen, lockNow } from "./internal/execLock.ts"
-import type { Exec } from "./internal/execQueries.ts"
+import { asOwner, type Exec, foreignUse } from "./internal/execQueries.ts"
 import type { DmaResv } from "./internal/resvCore.ts"
 import { maxReserve, reserveFencesSync } from "./internal/resvOps.ts"
 import { dieViolation } from "./internal/shell.ts"
@@ -132,34 +132,39 @@ export const init = <T extends LockItem = LockItem>(options: Options = {}): Effe
     )
   )
 
+/** `drm_exec_fini()` on the state, on behalf of its task (also from a scope finalizer). */
+const finiState = <T extends LockItem>(s: ExecState<T>): Effect.Effect<void> => {
+  if (s.phase === "fini") return Effect.void
+  releaseAll(s)
+  s.phase = "fini"
+  const t = s.ticket
+  return t !== undefined && ctxFini(t, s.task, false) !== Code.OK ? dieViolation() : Effect.void
+}
+
 /**
  * Ends the transaction in any state: unlocks every tracked object in reverse order, drops every
  * reference (tracked, prelocked, pending contended) and finishes the ticket if the loop ever took
- * one. A second call is a no-op. Models `drm_exec_fini()`.
+ * one. A second call is a no-op. Only the exec's task may call it (a defect otherwise: it would
+ * release another task's locks). Models `drm_exec_fini()`.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const fini = <T extends LockItem>(exec: Exec<T>): Effect.Effect<void> =>
-  Effect.suspend(() => {
-    const s = exec.state
-    if (s.phase === "fini") return Effect.void
-    releaseAll(s)
-    s.phase = "fini"
-    const t = s.ticket
-    return t !== undefined && ctxFini(t, s.task, false) !== Code.OK ? dieViolation() : Effect.void
-  })
+  asOwner(exec, (s) => Effect.suspend(() => finiState(s)))
 
 /**
  * {@link init} with {@link fini} registered on the current Scope: the transaction's single
- * finalizer, which releases everything in reverse order on success, failure or interruption.
+ * finalizer, which releases everything in reverse order on success, failure or interruption
+ * (whichever fiber closes the scope).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = <T extends LockItem = LockItem>(
   options: Options = {}
-): Effect.Effect<Exec<T>, never, Scope.Scope> => Effect.acquireRelease(init<T>(options), fini)
+): Effect.Effect<Exec<T>, never, Scope.Scope> =>
+  Effect.acquireRelease(init<T>(options), (exec) => Effect.suspend(() => finiState(exec.state)))
 
 /**
  * The loop head's first half (`drm_exec_cleanup()`): the first pass takes the ticket; a loop on an
@@ -201,10 +206,8 @@ export const untilAllLocked = <T extends LockItem, A, E, R>(
   exec: Exec<T>,
   body: Effect.Effect<A, E, R>
 ): Effect.Effect<A, Exclude<E, Deadlock>, R> =>
-  Effect.withFiber((fiber) => {
-    const s = exec.state
-    if (fiber.id !== s.task) return die(`used by task ${fiber.id}, owned by task ${s.task}`)
-    return Effect.flatMap(Effect.service(CurrentTraceSink), (sink) => {
+  asOwner(exec, (s) =>
+    Effect.flatMap(Effect.service(CurrentTraceSink), (sink) => {
       const start = sink.enabled ? traceNow(sink) : 0
       const pass: Effect.Effect<A, Exclude<E, Deadlock>, R> = Effect.flatMap(enterPass(s), () =>
         Effect.flatMap(Effect.exit(body), (exit) => {
@@ -242,7 +245,7 @@ export const untilAllLocked = <T extends LockItem, A, E, R>(
       )
       return pass
     })
-  })
+  )
 
 /** The checks every lock call starts with: the ticket, or the Effect to return instead. */
 const enter = <T extends LockItem>(
@@ -250,7 +253,7 @@ const enter = <T extends LockItem>(
   task: number,
   obj: T
 ): AcquireCtx | Effect.Effect<never, LockError> => {
-  if (task !== s.task) return die(`used by task ${task}, owned by task ${s.task}`)
+  if (task !== s.task) return foreignUse(s, task)
   const t = s.ticket
   if (t === undefined || s.phase === "init") return die("drm_exec_lock_obj() outside drm_exec_until_all_locked()")
   if (s.phase === "fini") return die("drm_exec_lock_obj() after drm_exec_fini()")
@@ -371,13 +374,14 @@ export const prepareArray = <T extends LockItem>(
 /**
  * Unlocks and forgets `obj` (meant for recently locked objects). Models `drm_exec_unlock_obj()`.
  *
- * @returns fails with `Invalid` when the exec does not hold `obj`.
+ * @returns fails with `Invalid` when the exec does not hold `obj`; a defect from a task other than
+ *   the exec's.
  * @since 0.1.0
  * @category locking
  */
 export const unlock = <T extends LockItem>(exec: Exec<T>, obj: T): Effect.Effect<void, Invalid> =>
-  Effect.suspend(() =>
-    unlockObj(exec.state, obj)
+  asOwner(exec, (s) =>
+    unlockObj(s, obj)
       ? Effect.void
       : Effect.fail(new Invalid({ what: "drm_exec_unlock_obj", reason: `${obj.resv.name} is not locked by this exec` }))
   )

@@ -7,8 +7,9 @@
  * other locks taken after `-EDEADLK` before backing off, a slow lock without a preceding
  * `-EDEADLK`, nested contexts of one class in one task, blocking ctx-less locks mixed with ctx
  * locks of the class (either order), two blocking ctx-less locks of one class (lockdep's
- * "possible recursive locking"), a ctx used by a foreign task. Always on (strict or not), because the model
- * could not continue otherwise: unlock of an unheld lock or by a non-owner task, recursive
+ * "possible recursive locking"), a ctx locked with or `ww_acquire_done()` by a foreign task. Always
+ * on (strict or not), because the model could not continue otherwise: unlock of an unheld lock or
+ * by a non-owner task, `ww_acquire_fini()` by a task that does not own the ctx, recursive
  * (self-deadlocking) locks, locking with a finished ctx.
  *
  * A report is recorded ({@link reports}) and the offending operation dies with a
@@ -34,7 +35,7 @@
  * @since 0.1.0
  */
 import { Effect } from "effect"
-import { config, log } from "./internal/lockdep.ts"
+import { config, log, type Violation } from "./internal/lockdep.ts"
 import { nextInterval } from "./internal/ww.ts"
 
 export {
@@ -124,7 +125,7 @@ export const withConfig = <A, E, R>(options: Partial<Config>, effect: Effect.Eff
  * @since 0.1.0
  * @category reports
  */
-export const reports = (): ReadonlyArray<import("./internal/lockdep.ts").Violation> => [...log]
+export const reports = (): ReadonlyArray<Violation> => [...log]
 
 /**
  * Forgets the recorded reports.

@@ -247,6 +247,38 @@ describe("drm_exec semantics", () => {
     })
   )
 
+  it.effect("ownership is per task: another fiber cannot fini, unlock or batch-unlock the exec", () =>
+    Effect.gen(function* () {
+      const [a, b] = [new Bo("a"), new Bo("b")]
+      const exec = yield* Exec.init<Bo>()
+      const sub = yield* Exec.untilAllLocked(
+        exec,
+        Effect.gen(function* () {
+          yield* Exec.lock(exec, a)
+          const sub = Exec.beginSubList(exec)
+          yield* Exec.lock(exec, b)
+          return sub
+        })
+      )
+      const foreign = [
+        Exec.fini(exec),
+        Exec.unlock(exec, a),
+        Exec.unlockSubList(exec, sub),
+        Exec.mergeSubList(exec, sub)
+      ]
+      for (const op of foreign) {
+        const exit = yield* Effect.flatMap(Effect.forkChild(op), Fiber.await)
+        assert.isTrue(Exit.hasDies(exit))
+      }
+      assert.deepStrictEqual(names(Exec.lockedObjects(exec)), ["a", "b"], "nothing was unlocked")
+      assert.isTrue(DmaResv.isHeld(a.resv) && DmaResv.isHeld(b.resv))
+      assert.isFalse(Exec.ticket(exec)?.isFinished)
+      assert.strictEqual(yield* Exec.unlockSubList(exec, sub), 1, "the owner still can")
+      yield* Exec.fini(exec)
+      assert.strictEqual(a.refs + b.refs, 0)
+    })
+  )
+
   it.effect("witnesses from the exec work until fini, then are stale", () =>
     Effect.gen(function* () {
       const bo = new Bo("w")

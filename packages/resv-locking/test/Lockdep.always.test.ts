@@ -5,7 +5,7 @@
 import { Deadlock } from "@drmkit/core"
 import { Lockdep, Task, WwMutex } from "@drmkit/resv-locking"
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Exit, type Scope } from "effect"
+import { Cause, Effect, Exit, Fiber, type Scope } from "effect"
 
 type M = WwMutex.WwMutex
 
@@ -77,6 +77,41 @@ describe("always-on checks (strict mode off)", () => {
         Lockdep.reports().map((r) => r.kind),
         ["lock-after-done"]
       )
+    })
+  )
+})
+
+describe("ownership is per task (fini, done, unlock check the current task)", () => {
+  it.effect("ww_acquire_fini from another task is reported and releases nothing", () =>
+    Effect.gen(function* () {
+      const { cls, o } = setup()
+      const t = yield* WwMutex.acquireInit(cls)
+      yield* WwMutex.lock(o, t)
+      const exit = yield* Lockdep.withConfig(
+        { strict: false },
+        Effect.flatMap(Effect.forkChild(WwMutex.acquireFini(t)), Fiber.await)
+      )
+      assert.strictEqual(violationOf(exit)?.kind, "ctx-foreign-task")
+      assert.isFalse(t.isFinished, "the owner's ctx is still live")
+      assert.strictEqual(o.lockingCtx, t, "the owner's lock was not released by the other task")
+      yield* WwMutex.unlockAll(t)
+      yield* WwMutex.acquireFini(t)
+      assert.isTrue(t.isFinished)
+    })
+  )
+  it.effect("ww_acquire_done from another task is a strict-mode report", () =>
+    Effect.gen(function* () {
+      const { cls } = setup()
+      const t = yield* WwMutex.acquireInit(cls, { strict: true })
+      const exit = yield* Lockdep.withConfig(
+        { strict: true, onReport: "die" },
+        Effect.flatMap(Effect.forkChild(WwMutex.acquireDone(t)), Fiber.await)
+      )
+      assert.strictEqual(violationOf(exit)?.kind, "ctx-foreign-task")
+      assert.isFalse(t.isDone)
+      yield* WwMutex.acquireDone(t)
+      assert.isTrue(t.isDone)
+      yield* WwMutex.acquireFini(t)
     })
   )
 })

@@ -27,6 +27,20 @@ export interface Exec<T extends LockItem = LockItem> {
   readonly state: ExecState<T>
 }
 
+/** The defect of an exec used by a task that does not own it (ownership is per task). */
+export const foreignUse = (s: ExecState<LockItem>, task: number): Effect.Effect<never> =>
+  Effect.die(new Error(`drm_exec: used by task ${task}, owned by task ${s.task}`))
+
+/**
+ * Runs `f` on the exec's state in the exec's own task; from any other task it is a defect (the
+ * exec's ticket and locks belong to the task that created it, as `ww_acquire_ctx` does).
+ */
+export const asOwner = <T extends LockItem, A, E, R>(
+  exec: Exec<T>,
+  f: (s: ExecState<T>) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  Effect.withFiber((fiber) => (fiber.id === exec.state.task ? f(exec.state) : foreignUse(exec.state, fiber.id)))
+
 /**
  * Whether a lock of the current pass recorded contention. Models `drm_exec_is_contended()`.
  *
@@ -130,21 +144,23 @@ export const beginSubList = <T extends LockItem>(exec: Exec<T>): Sub => ({ list:
 
 /**
  * Unlocks (newest first) the objects locked since `sub` opened and closes it; returns how many.
+ * Only the exec's task may do so (a defect otherwise).
  *
  * @since 0.1.0
  * @category sub-lists
  */
 export const unlockSubList = <T extends LockItem>(exec: Exec<T>, sub: Sub): Effect.Effect<number> =>
-  Effect.sync(() => unlockSubListCore(exec.state, sub.list))
+  asOwner(exec, (s) => Effect.sync(() => unlockSubListCore(s, sub.list)))
 
 /**
- * Closes `sub`, keeping its objects locked as part of the enclosing list.
+ * Closes `sub`, keeping its objects locked as part of the enclosing list. Only the exec's task may
+ * do so (a defect otherwise).
  *
  * @since 0.1.0
  * @category sub-lists
  */
 export const mergeSubList = <T extends LockItem>(exec: Exec<T>, sub: Sub): Effect.Effect<void> =>
-  Effect.sync(() => mergeSubListCore(exec.state, sub.list))
+  asOwner(exec, (s) => Effect.sync(() => mergeSubListCore(s, sub.list)))
 
 /**
  * Runs `body` with a fresh sub-list (e.g. the objects locked for one eviction/validation). When
@@ -159,12 +175,12 @@ export const withSubList = <T extends LockItem, A, E, R>(
   body: (sub: Sub) => Effect.Effect<A, E, R>,
   options: { readonly merge?: boolean } = {}
 ): Effect.Effect<A, E, R> =>
-  Effect.suspend(() => {
+  asOwner(exec, (s) => {
     const sub = beginSubList(exec)
     return Effect.onExit(body(sub), (exit) =>
       Effect.sync(() => {
-        if (options.merge === true && Exit.isSuccess(exit)) mergeSubListCore(exec.state, sub.list)
-        else unlockSubListCore(exec.state, sub.list)
+        if (options.merge === true && Exit.isSuccess(exit)) mergeSubListCore(s, sub.list)
+        else unlockSubListCore(s, sub.list)
       })
     )
   })

@@ -13,15 +13,20 @@ import { acquireAt, checkWaiters, release } from "./queue.ts"
 import { AcquireCtx, Code, type WwClass, type WwMutex } from "./state.ts"
 
 /**
+ * A ctx is owned by the task that initialised it (lockdep treats the ctx itself as a lock held by
+ * that task): a lock, done or fini through it from another task is reported. Returns true when the
+ * operation aborts.
+ */
+const foreignCtx = (ctx: AcquireCtx, task: number, op: string, lock?: string): boolean =>
+  task !== ctx.task &&
+  violation("ctx-foreign-task", `${op} with the acquire ctx of task ${ctx.task} by task ${task}`, lock, task)
+
+/**
  * The `DEBUG_WW_MUTEXES` checks of a ctx lock (`ww_mutex_lock_acquired()` and friends). A
  * trylock skips the slow-path and mixing checks (lockdep records no dependency for trylocks).
  */
 const ctxChecks = (m: WwMutex, ctx: AcquireCtx, task: number, slow: boolean, trylock: boolean): boolean => {
-  if (
-    task !== ctx.task &&
-    violation("ctx-foreign-task", `acquire ctx of task ${ctx.task} used by task ${task}`, m.name, task)
-  )
-    return true
+  if (foreignCtx(ctx, task, `ww_mutex_lock(${m.name})`, m.name)) return true
   if (ctx.done && violation("lock-after-done", `ww_mutex_lock(${m.name}) after ww_acquire_done()`, m.name, task))
     return true
   const c = ctx.contending
@@ -180,9 +185,10 @@ export const ctxInit = (cls: WwClass, task: number, options?: CtxOptions): Acqui
   return ctx
 }
 
-/** `ww_acquire_done()`: OK or VIOLATION. */
+/** `ww_acquire_done()`: OK or VIOLATION (also from a task that does not own the ctx, strict mode). */
 export const ctxDone = (ctx: AcquireCtx, task: number): Code => {
   if (ctx.strict) {
+    if (foreignCtx(ctx, task, "ww_acquire_done()")) return Code.VIOLATION
     if (ctx.finished && violation("done-after-fini", "ww_acquire_done() after ww_acquire_fini()", undefined, task))
       return Code.VIOLATION
     if (ctx.done && violation("done-twice", "ww_acquire_done() called twice", undefined, task)) return Code.VIOLATION
@@ -192,10 +198,13 @@ export const ctxDone = (ctx: AcquireCtx, task: number): Code => {
 }
 
 /**
- * `ww_acquire_fini()`: releases whatever the ctx still holds (reverse lock order) so nothing
- * leaks; in strict mode holding locks (when `expectEmpty`) or finishing twice is reported.
+ * `ww_acquire_fini()` by `task`: releases whatever the ctx still holds (reverse lock order) so
+ * nothing leaks; in strict mode holding locks (when `expectEmpty`) or finishing twice is reported.
+ * A task that does not own the ctx is always reported (it would release another task's locks),
+ * like an unlock by a non-owner.
  */
 export const ctxFini = (ctx: AcquireCtx, task: number, expectEmpty: boolean): Code => {
+  if (foreignCtx(ctx, task, "ww_acquire_fini()")) return Code.VIOLATION
   if (ctx.finished) {
     if (ctx.strict && violation("fini-twice", "ww_acquire_fini() called twice", undefined, task)) return Code.VIOLATION
     return Code.OK
