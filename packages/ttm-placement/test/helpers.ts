@@ -2,7 +2,7 @@ import {
   Access,
   type BufferObject,
   Device,
-  Fence,
+  type Fence,
   Lifecycle,
   Managers,
   Placement,
