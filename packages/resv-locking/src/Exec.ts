@@ -280,13 +280,17 @@ const lockStep = <T extends LockItem>(exec: Exec<T>, obj: T): Effect.Effect<Held
     return Effect.isEffect(r) ? r : Effect.succeed(r)
   })
 
-/** The reservation half of `drm_exec_prepare_obj()`: undefined, or the failure (object unlocked). */
+/**
+ * The reservation half of `drm_exec_prepare_obj()`: undefined, or the failure (object unlocked).
+ * Zero slots means "lock only", as drm_gpuvm's `exec_prepare_obj()` helper does.
+ */
 const reserveOrUndo = <T extends LockItem>(
   s: ExecState<T>,
   obj: T,
   held: Held<DmaResv>,
   numFences: number
 ): Effect.Effect<never, Invalid> | undefined => {
+  if (numFences === 0) return undefined
   const err = reserveFencesSync(held, numFences)
   if (err === undefined) return undefined
   unlockObj(s, obj)
@@ -336,7 +340,9 @@ export const lock = <T extends LockItem>(exec: Exec<T>, obj: T): Effect.Effect<H
 /**
  * {@link lock}, then reserve `numFences` slots (relative to the current count, not additive); if
  * the reservation fails the object is unlocked again. A bad `numFences` is rejected before
- * anything is locked. Models `drm_exec_prepare_obj()`.
+ * anything is locked; 0 only locks (drm_gpuvm's `exec_prepare_obj()` convenience — the kernel's
+ * `drm_exec_prepare_obj(obj, 0)` would WARN in `dma_resv_reserve_fences()`). Models
+ * `drm_exec_prepare_obj()`.
  *
  * @since 0.1.0
  * @category locking

@@ -129,6 +129,25 @@ describe("drm_exec semantics", () => {
     })
   )
 
+  it.effect("prepare: 0 slots only locks; with duplicates ignored a second prepare does not add up", () =>
+    Effect.gen(function* () {
+      const [bo, other] = [new Bo("p"), new Bo("q")]
+      const exec = yield* Exec.init<Bo>({ ignoreDuplicates: true })
+      yield* Exec.untilAllLocked(
+        exec,
+        Effect.gen(function* () {
+          yield* Exec.prepare(exec, other, 0)
+          yield* Exec.prepare(exec, bo, 1)
+          yield* Exec.prepare(exec, bo, 1)
+        })
+      )
+      assert.strictEqual(other.resv.freeSlots, 0, "lock only, nothing reserved")
+      assert.isTrue(DmaResv.isHeld(other.resv))
+      assert.strictEqual(bo.resv.freeSlots, 5, "reserve(1) twice = one reservation (5 slots after rounding)")
+      yield* Exec.fini(exec)
+    })
+  )
+
   it.effect("two objects sharing one resv (a VM's private BOs) collide unless duplicates are ignored", () =>
     Effect.gen(function* () {
       const vm = DmaResv.make("vm")

@@ -29,7 +29,7 @@ export class NoReservedSlot extends Error {
 /** {@link reserveFences} returning its `Invalid`. */
 export const reserveFencesSync = (held: Held<DmaResv>, n: number): Invalid | undefined => {
   const resv = checkHeld(held, "dma_resv_reserve_fences")
-  const bad = checkInt("dma_resv_reserve_fences num_fences", n, { min: 0, max: maxReserve })
+  const bad = checkInt("dma_resv_reserve_fences num_fences", n, { min: 1, max: maxReserve })
   if (bad !== undefined) return bad
   resv.list = reserve(resv.list, n)
   return undefined
@@ -42,8 +42,9 @@ export const reserveFencesSync = (held: Held<DmaResv>, n: number): Invalid | und
  * restart). Reservations do not survive an unlock in strict mode. Models
  * `dma_resv_reserve_fences()`.
  *
- * @returns fails with `Invalid` for a negative, fractional or absurd `n` (nothing changed); a defect
- *   without the lock.
+ * @returns fails with `Invalid` for a zero, negative, fractional or absurd `n` (nothing changed; the
+ *   kernel WARNs on 0 and returns `-EINVAL`: a zero count usually means a miscalculated one); a
+ *   defect without the lock.
  * @since 0.1.0
  * @category fences
  */
