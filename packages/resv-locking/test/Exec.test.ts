@@ -205,14 +205,17 @@ describe("drm_exec semantics", () => {
     })
   )
 
-  it.effect("strict mode: slots reserved in an exec do not survive its release", () =>
+  it.effect.each([
+    { global: true, perExec: undefined },
+    { global: false, perExec: true }
+  ])("strict mode %o: slots reserved in an exec do not survive its release", ({ global, perExec }) =>
     Lockdep.withConfig(
-      { strict: true },
+      { strict: global },
       Effect.gen(function* () {
         const bo = new Bo("slots")
         yield* Effect.scoped(
           Effect.gen(function* () {
-            const exec = yield* Exec.make<Bo>()
+            const exec = yield* Exec.make<Bo>(perExec === undefined ? {} : { strict: perExec })
             yield* Exec.untilAllLocked(exec, Exec.prepare(exec, bo, 2))
             assert.isAtLeast(bo.resv.freeSlots, 2)
           })

@@ -110,9 +110,12 @@ export const checkHeld = (held: Held<DmaResv>, op: string): DmaResv => {
   return resv
 }
 
-/** `dma_resv_reset_max_fences()`, applied on unlock when strict mode is on. */
+/**
+ * `dma_resv_reset_max_fences()`, applied on unlock when strict mode is on: the strict switch of
+ * the acquire ctx holding the lock (e.g. a strict exec), else the global one.
+ */
 export const resetMaxFences = (resv: DmaResv): void => {
-  if (config.strict) resv.list.max = resv.list.count
+  if (resv.mutex.ctx?.strict ?? config.strict) resv.list.max = resv.list.count
 }
 
 /** The public cursor: a {@link Cursor} that names its usage. */
