@@ -109,7 +109,11 @@ const runJob = (q: BindQueue, job: BindJob) =>
     pt.retire(job.plan)
     q.completed += 1
     if (exit._tag === "Success") job.fence.signal()
-    else job.fence.signal(new Error(`page-table job failed: ${String(exit.cause)}`))
+    else {
+      const error = new Error(`page-table job failed: ${String(exit.cause)}`)
+      q.vm.killed ??= error
+      job.fence.signal(error)
+    }
   })
 
 /**
@@ -218,6 +222,12 @@ export const submit = (
       Effect.gen(function* () {
         const pt = vm.pageTables
         if (pt === undefined) return yield* new Invalid({ what: "vm", reason: "VM_BIND needs a VM with page tables" })
+        if (vm.killed !== undefined) {
+          return yield* new Invalid({
+            what: "vm",
+            reason: `killed by a failed page-table job (ECANCELED): ${vm.killed.message}`
+          })
+        }
         const bad = VmBind.check(vm.space, ops)
         if (bad !== undefined) return yield* bad
         if (vm.space.end > pt.vaLimit) {

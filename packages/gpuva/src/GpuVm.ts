@@ -68,6 +68,11 @@ export class GpuVm<E = never> implements VmBo.VmLike {
   readonly ops: VmOps<E>
   /** The outer VM lock (xe `vm->lock`): serialises bind submissions on this VM. */
   readonly bindLock: Semaphore.Semaphore = Semaphore.makeUnsafe(1)
+  /**
+   * Set when a page-table job failed: the page tables no longer match the shadow and the tree, so
+   * the VM refuses further binds (xe bans the VM; userspace gets `-ECANCELED` and recreates it).
+   */
+  killed: Error | undefined = undefined
   /** Outstanding page-table jobs by address range (xe's range fences). */
   readonly rangeFences = new RangeFences.RangeFences()
   /** @internal use {@link make} */

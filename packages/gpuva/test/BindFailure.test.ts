@@ -1,4 +1,4 @@
-import { Allocator, BindQueue, VmBind, VmBo } from "@drmkit/gpuva"
+import { Allocator, BindQueue, GpuVm, PageTables, VmBind, VmBo } from "@drmkit/gpuva"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import { check, cpuVm, GiB, KiB, MiB, object, scattered, tree } from "./helpers.ts"
@@ -104,6 +104,34 @@ describe("a failed bind changes nothing", () => {
       )
       assert.strictEqual(e._tag, "NoMemory")
       assert.deepStrictEqual(snapshot(s, [a]), before)
+    })
+  )
+})
+
+describe("a failed page-table job", () => {
+  it.effect("signals its fence with the error and kills the VM (no further binds)", () =>
+    Effect.gen(function* () {
+      const s = cpuVm()
+      const real = s.vm.pageTables!.executor
+      let n = 0
+      const flaky: PageTables.Executor = {
+        ...real,
+        submit: (plan) => (++n === 2 ? Effect.fail(new Error("GPU hang")) : real.submit(plan))
+      }
+      const vm = GpuVm.make({
+        space: s.vm.space,
+        pageTables: PageTables.make({ tables: 64, executor: flaky })
+      })
+      const q = yield* BindQueue.make(vm)
+      const a = object("a", 2n * MiB)
+      const ok = yield* BindQueue.submit(q, [VmBind.map(GiB, 2n * MiB, a)])
+      const bad = yield* BindQueue.submit(q, [VmBind.unmap(GiB, 4n * KiB)])
+      yield* BindQueue.flush(q)
+      assert.isUndefined(ok.fence.error)
+      assert.include(bad.fence.error?.message, "GPU hang")
+      const e = yield* Effect.flip(BindQueue.submit(q, [VmBind.unmap(GiB, 4n * KiB)]))
+      assert.strictEqual(e._tag, "Invalid")
+      assert.include(e.message, "ECANCELED")
     })
   )
 })
