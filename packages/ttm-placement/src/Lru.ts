@@ -116,7 +116,8 @@ export const unlinkResource = (res: Resource): void => {
 }
 
 /**
- * Takes `res` out of its bulk group, keeping the group's first/last right; its LRU position stays
+ * Takes `res` out of its bulk group, keeping the group's first/last right and the group's run
+ * contiguous: a member leaving from the middle moves to just after the group's last one
  * (`ttm_lru_bulk_move_del`).
  *
  * @since 0.1.0
@@ -130,6 +131,11 @@ export const leaveBulk = (res: Resource): void => {
       if (p.first === res && p.last === res) setPos(bulk, res, undefined)
       else if (p.first === res && res.next instanceof Resource) p.first = res.next
       else if (p.last === res && res.prev instanceof Resource) p.last = res.prev
+      else {
+        // From the middle: step out of the group's run, just after its last member.
+        unlink(res)
+        insertAfter(p.last, res)
+      }
     }
     bulk.count--
   }
