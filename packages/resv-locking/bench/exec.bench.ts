@@ -8,8 +8,9 @@
  * while holding, against the same transactions run by one fiber; a watchdog fails a hang.
  */
 import { report, timeMs } from "@drmkit/bench-kit"
-import { DmaFence, DmaResv, Exec, Lockdep, Task, WwMutex } from "@drmkit/resv-locking"
+import { DmaFence, DmaResv, Exec, Scheduler, Task, WwMutex } from "@drmkit/resv-locking"
 import { Effect, Fiber } from "effect"
+import { strictly } from "./shared.ts"
 
 const ring = DmaFence.contextAlloc("bench ring")
 const makeBos = (n: number) => Array.from({ length: n }, (_, i) => DmaResv.make(`bo${i}`))
@@ -59,15 +60,6 @@ const rawLoop = (bos: ReadonlyArray<DmaResv.DmaResv>, n: number) => () =>
     )
   )
 
-const strictly = <A>(on: boolean, f: () => A): A => {
-  Lockdep.configure({ strict: on })
-  try {
-    return f()
-  } finally {
-    Lockdep.configure({ strict: false })
-  }
-}
-
 const best = (f: () => number, rounds = 2): number => Math.min(...Array.from({ length: rounds }, f))
 
 const N16 = 4000
@@ -104,16 +96,7 @@ const ms2046 = eff2046 / N2046
 const ms2046Raw = raw2046 / N2046
 
 // ---- contended: 8 fibers over 16 objects, 4 per transaction, a yield while holding ----
-const rng = (seed: number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+const rng = Scheduler.prng
 const pick4 = (bos: ReadonlyArray<DmaResv.DmaResv>, rand: () => number) => {
   const out: Array<DmaResv.DmaResv> = []
   while (out.length < 4) {

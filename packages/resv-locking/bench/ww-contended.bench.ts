@@ -6,7 +6,7 @@
  * also given per CPU-second of this process, which is what a shared, loaded CI box can measure.
  */
 import { report } from "@drmkit/bench-kit"
-import { WwMutex } from "@drmkit/resv-locking"
+import { Scheduler, WwMutex } from "@drmkit/resv-locking"
 import { Effect, Fiber, Result } from "effect"
 
 const FIBERS = 8
@@ -14,16 +14,7 @@ const LOCKS = 16
 const PER_TXN = 4
 const RUN_MS = 1000
 
-const rng = (seed: number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+const rng = Scheduler.prng
 
 interface Stats {
   txns: number

@@ -4,8 +4,9 @@
  * cost of strict mode on both.
  */
 import { report, timeMs } from "@drmkit/bench-kit"
-import { Lockdep, WwMutex } from "@drmkit/resv-locking"
+import { WwMutex } from "@drmkit/resv-locking"
 import { Effect } from "effect"
+import { strictly } from "./shared.ts"
 
 const TASK = 1
 const N_SYNC = 2_000_000
@@ -83,14 +84,6 @@ const rate = (n: number, ms: number) => (n / ms) * 1000
 // Strict and non-strict runs alternate (best of two rounds each) so JIT warm-up and GC do not
 // favour whichever runs second.
 const best = (f: () => number, rounds = 2): number => Math.min(...Array.from({ length: rounds }, f))
-const strictly = <A>(on: boolean, f: () => A): A => {
-  Lockdep.configure({ strict: on })
-  try {
-    return f()
-  } finally {
-    Lockdep.configure({ strict: false })
-  }
-}
 const peerMs = best(() => timeMs(peerLoop))
 let syncMs = Number.POSITIVE_INFINITY
 let syncStrictMs = Number.POSITIVE_INFINITY

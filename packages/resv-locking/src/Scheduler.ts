@@ -28,8 +28,15 @@
  */
 import { Data, Effect, Scheduler as EffectScheduler, Exit, type Fiber } from "effect"
 
-/** mulberry32: small, fast, good enough to pick interleavings. */
-const prng = (seed: number): (() => number) => {
+/**
+ * A seeded pseudo-random generator (mulberry32) of numbers in [0, 1): small, fast, good enough to
+ * pick interleavings. The scheduler picks with it; use it for workloads (which locks, which order)
+ * that must replay with the same seed.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const prng = (seed: number): (() => number) => {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6d2b79f5) >>> 0

@@ -6,8 +6,9 @@
  */
 import { DmaFence, DmaResv, Exec, Scheduler, Task } from "@drmkit/resv-locking"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber } from "effect"
+import { Effect, Exit } from "effect"
 import fc from "fast-check"
+import { runOnFibers } from "./helpers.ts"
 
 type Step =
   | { readonly op: "lock"; readonly i: number }
@@ -137,12 +138,7 @@ const runProgram = (p: Program) =>
         })
       )
 
-    const fiberBody = (txns: ReadonlyArray<Txn>) =>
-      Effect.forEach(txns, (t) =>
-        Effect.exit(txn(t)).pipe(Effect.tap((e) => Effect.sync(() => Exit.isFailure(e) && c.failed++)))
-      )
-    const fibers = yield* Effect.forEach(p.fibers, (txns) => Effect.forkChild(fiberBody(txns)))
-    yield* Fiber.joinAll(fibers)
+    yield* runOnFibers(p.fibers, txn, () => c.failed++)
     return { c, objs }
   })
 

@@ -7,7 +7,7 @@ import { Lockdep, Scheduler, Task, WwMutex } from "@drmkit/resv-locking"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Result } from "effect"
 import fc from "fast-check"
-import { Ownership } from "./helpers.ts"
+import { Ownership, runOnFibers } from "./helpers.ts"
 
 type End = "commit" | "fail" | "interrupt"
 interface Txn {
@@ -92,12 +92,7 @@ const runProgram = (p: Program) =>
           c.committed++
         })
       )
-    const fiberBody = (txns: ReadonlyArray<Txn>) =>
-      Effect.forEach(txns, (t) =>
-        Effect.exit(txn(t)).pipe(Effect.tap((e) => Effect.sync(() => Exit.isFailure(e) && c.failed++)))
-      )
-    const fibers = yield* Effect.forEach(p.fibers, (txns) => Effect.forkChild(fiberBody(txns)))
-    yield* Fiber.joinAll(fibers)
+    yield* runOnFibers(p.fibers, txn, () => c.failed++)
     return { c, locks }
   })
 

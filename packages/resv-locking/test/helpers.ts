@@ -3,8 +3,8 @@
  * contended lock", stress_reorder's "move it to the front"), an ownership checker and a watchdog.
  */
 import type { Deadlock } from "@drmkit/core"
-import { WwMutex } from "@drmkit/resv-locking"
-import { Effect, Result } from "effect"
+import { Scheduler, WwMutex } from "@drmkit/resv-locking"
+import { Effect, Exit, Fiber, Result } from "effect"
 
 type M = WwMutex.WwMutex
 type Ctx = WwMutex.AcquireCtx
@@ -100,16 +100,7 @@ export const lockReorder = (ctx: Ctx, order: Array<M>, stats: Stats): Effect.Eff
   })
 
 /** Deterministic PRNG for test workloads. */
-export const rng = (seed: number): (() => number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export const rng = Scheduler.prng
 
 /** Fisher-Yates with `rand`. */
 export const shuffle = <T>(xs: Array<T>, rand: () => number): Array<T> => {
@@ -131,3 +122,20 @@ export const algorithms = ["wound-wait", "wait-die"] as const
 
 export const classOf = (alg: (typeof algorithms)[number], name: string): WwMutex.WwClass =>
   alg === "wait-die" ? WwMutex.WwClass.waitDie(name) : WwMutex.WwClass.woundWait(name)
+
+/**
+ * Runs each list of transactions sequentially on its own fiber (all fibers concurrently) and waits
+ * for all; `onFailure` counts the transactions that ended in a failure or interruption.
+ */
+export const runOnFibers = <T>(
+  fibers: ReadonlyArray<ReadonlyArray<T>>,
+  txn: (t: T) => Effect.Effect<unknown, unknown>,
+  onFailure: () => void
+): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const body = (txns: ReadonlyArray<T>) =>
+      Effect.forEach(txns, (t) =>
+        Effect.tap(Effect.exit(txn(t)), (e) => Effect.sync(() => Exit.isFailure(e) && onFailure()))
+      )
+    yield* Fiber.joinAll(yield* Effect.forEach(fibers, (txns) => Effect.forkChild(body(txns))))
+  })

@@ -33,11 +33,12 @@ export const makeHeld = <T>(target: T, mutex: WwMutex): Held<T> => new HeldImpl(
 export const mutexOf = (held: Held<unknown>): WwMutex | undefined =>
   held instanceof HeldImpl ? (held.mutex as WwMutex) : undefined
 
-/** Whether the witness is genuine and its mutex is owned by `task` right now. */
-export const heldBy = (held: Held<unknown>, task: number | undefined): boolean => {
-  const m = mutexOf(held)
-  return m !== undefined && task !== undefined && m.owner === task
-}
+/**
+ * Whether the witness is genuine and its mutex is owned by `task` right now (`undefined` or 0 name
+ * no task, so an unlocked mutex is never "held").
+ */
+export const heldBy = (held: Held<unknown>, task: number | undefined): boolean =>
+  task !== undefined && task !== 0 && mutexOf(held)?.owner === task
 
 /** Whether the witness's mutex is owned by the running fiber. */
 export const heldByCurrent = (held: Held<unknown>): boolean => heldBy(held, Fiber.getCurrent()?.id)

@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import type { Held } from "../Held.ts"
-import { mutexOf } from "./held.ts"
+import { heldBy as heldByTask } from "./held.ts"
 import { config } from "./lockdep.ts"
 import { release as releaseMutex } from "./queue.ts"
 import { type AcquireCtx, Code, type WwClass, type WwMutex } from "./state.ts"
@@ -13,12 +13,12 @@ import { type CtxOptions, ctxFini, ctxInit, injectAfterLock, lockEnter, trylockF
 
 /**
  * Whether the witness is genuine and names a mutex owned by `task`. For ownership checks outside
- * a fiber (e.g. a synchronous core handed the task id).
+ * a fiber (e.g. a synchronous core handed the task id). Models `lockdep_is_held()` for `task`.
  *
  * @since 0.1.0
  * @category assertions
  */
-export const heldBy = (held: Held<unknown>, task: number): boolean => mutexOf(held)?.owner === task
+export const heldBy = (held: Held<unknown>, task: number): boolean => heldByTask(held, task)
 
 /**
  * Releases `m` regardless of its owner (for finalizers that run in another fiber than the
