@@ -14,25 +14,56 @@ const TABLES = LEAF_TABLES + 8
 const generatorBatch = (): Array<Descriptor.Descriptor> =>
   Array.from({ length: LEAF_TABLES }, (_, t) => Descriptor.generator(t + 8, 0, 512, 0x100000 + t * 512, 1, 0x7))
 
+/** Scattered pages: one literal descriptor per table, views of one PTE array (as the planner emits them). */
 const literalBatch = (): Array<Descriptor.Descriptor> => {
   let x = 12345
-  return Array.from({ length: LEAF_TABLES }, (_, t) => {
-    const v = new Uint32Array(1024)
-    for (let i = 0; i < 512; i++) {
-      x = (Math.imul(x, 1103515245) + 12345) >>> 0
-      const frame = x >>> 4
-      v[2 * i] = Pte.lo(frame, 0x7)
-      v[2 * i + 1] = Pte.hi(frame)
-    }
-    return Descriptor.literal(t + 8, 0, v)
-  })
+  const all = new Uint32Array(ENTRIES * 2)
+  for (let i = 0; i < ENTRIES; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0
+    const frame = x >>> 4
+    all[2 * i] = Pte.lo(frame, 0x7)
+    all[2 * i + 1] = Pte.hi(frame)
+  }
+  return Array.from({ length: LEAF_TABLES }, (_, t) =>
+    Descriptor.literal(t + 8, 0, all.subarray(t * 1024, (t + 1) * 1024))
+  )
 }
+
+/** Pure store bandwidth: 64-invocation workgroups, 32 vec2 stores each (grid stride), tables 8.. */
+const storeCeilingWgsl = `
+@group(0) @binding(0) var<storage, read_write> a: array<vec2u>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  for (var i = g.x; i < ${ENTRIES}u; i += ${ENTRIES / 32}u) { a[4096u + i] = vec2u(i << 12u, i >> 20u); }
+}
+`
+
+/**
+ * GPU job and CPU peer sampled alternately (one warm-up each, then `samples` pairs): both see the
+ * same box load, so the ratio is stable even when the machine is busy. Returns the two medians.
+ */
+const paired = <E>(gpuJob: Effect.Effect<unknown, E>, cpu: () => void, samples = 15) =>
+  Effect.gen(function* () {
+    yield* gpuJob
+    cpu()
+    const g: Array<number> = []
+    const c: Array<number> = []
+    for (let i = 0; i < samples; i++) {
+      const t0 = performance.now()
+      yield* gpuJob
+      const t1 = performance.now()
+      cpu()
+      c.push(performance.now() - t1)
+      g.push(t1 - t0)
+    }
+    return { gpuMs: median(g), cpuMs: median(c) }
+  })
 
 await withDevice((gpu) =>
   Effect.gen(function* () {
     const rows = []
     const goal = gpu.adapter.software ? 1 : 20
-    const goalText = `>= ${goal}x CPU (${gpu.adapter.software ? "llvmpipe" : "GPU"}); 1 dispatch`
+    const goalText = `>= ${goal}x CPU (${gpu.adapter.software ? "llvmpipe" : "GPU"}); 1 job`
     for (const [name, batch] of [
       ["generator", generatorBatch()],
       ["literal", literalBatch()]
@@ -40,16 +71,18 @@ await withDevice((gpu) =>
       const pt = yield* GpuPageTables.make(gpu, TABLES)
       const cpu = new CpuPageTables.CpuPageTables(TABLES)
       const dispatches = GpuPageTables.dispatchCount(pt, batch)
-      const gpuMs = yield* timeEffect(
-        GpuPageTables.applyDescriptors(pt, batch).pipe(Effect.flatMap(GpuDevice.awaitFence))
+      const { gpuMs, cpuMs } = yield* paired(
+        GpuPageTables.applyDescriptors(pt, batch).pipe(Effect.flatMap(GpuDevice.awaitFence)),
+        () => cpu.applyDescriptors(batch)
       )
-      const cpuMs = timeMs(() => cpu.applyDescriptors(batch))
       // breakdown: staging (encode + upload + bind groups) vs submit -> fence (the kernel)
       const prepMs: Array<number> = []
       const runMs: Array<number> = []
+      let writes = 0
       for (let i = 0; i < 5; i++) {
         const t0 = performance.now()
         const job = yield* GpuPageTables.prepare(pt, batch)
+        writes = job.writes
         const t1 = performance.now()
         yield* job.submit.pipe(Effect.flatMap(GpuDevice.awaitFence))
         prepMs.push(t1 - t0)
@@ -57,14 +90,14 @@ await withDevice((gpu) =>
       }
       const same = (yield* GpuPageTables.read(pt)).every((w, i) => w === cpu.memory[i])
       rows.push({
-        name: `bulk PTE write 1M (${name}), ${dispatches} dispatch${same ? "" : " MISMATCH"}`,
+        name: `bulk PTE write 1M (${name}), 1 job: ${dispatches} dispatch, ${writes} queue write${same ? "" : " MISMATCH"}`,
         value: gpuMs,
         unit: "ms",
         peer: "CPU reference",
         peerValue: cpuMs,
         ratio: cpuMs / gpuMs,
         goal: goalText,
-        pass: cpuMs / gpuMs >= goal && dispatches === 1 && same
+        pass: cpuMs / gpuMs >= goal && dispatches <= 1 && same
       })
       rows.push({
         name: `  of which staging (encode + upload), ${name}`,
@@ -73,11 +106,65 @@ await withDevice((gpu) =>
         goal: "report"
       })
       rows.push({
-        name: `  of which submit -> fence (kernel), ${name}`,
+        name: `  of which submit -> fence (${name === "literal" ? "queue write" : "kernel"}), ${name}`,
         value: median(runMs),
         unit: "ms",
         goal: "report"
       })
+    }
+    // physical floors on this device, same 8 MiB of table memory, same job/fence path:
+    // - pure compute stores: a vec2 grid-stride fill kernel (no descriptors, constant value)
+    // - upload: ONE queue.writeBuffer of the 8 MiB from one host array
+    {
+      const pt = yield* GpuPageTables.make(gpu, TABLES)
+      const cpu = new CpuPageTables.CpuPageTables(TABLES)
+      const seg = pt.segments[0]?.buffer
+      if (seg !== undefined && pt.segments.length === 1) {
+        const module = gpu.device.createShaderModule({ code: storeCeilingWgsl })
+        const p = gpu.device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" } })
+        const bg = gpu.device.createBindGroup({
+          layout: p.getBindGroupLayout(0),
+          entries: [{ binding: 0, resource: { buffer: seg } }]
+        })
+        const fillJob = gpu
+          .submit("store-ceiling", (enc) => {
+            const pass = enc.beginComputePass()
+            pass.setPipeline(p)
+            pass.setBindGroup(0, bg)
+            pass.dispatchWorkgroups(ENTRIES / (64 * 32))
+            pass.end()
+          })
+          .pipe(Effect.flatMap(GpuDevice.awaitFence))
+        const gen = generatorBatch()
+        const s1 = yield* paired(fillJob, () => cpu.applyDescriptors(gen))
+        rows.push({
+          name: "  floor: plain vec2 fill kernel, same 8 MiB (compute store ceiling)",
+          value: s1.gpuMs,
+          unit: "ms",
+          peer: "CPU reference",
+          peerValue: s1.cpuMs,
+          ratio: s1.cpuMs / s1.gpuMs,
+          goal: "report"
+        })
+        const lits = literalBatch()
+        const first = lits[0]?.source
+        const host = first?._tag === "Literal" ? new Uint32Array(first.values.buffer, 0, ENTRIES * 2) : undefined
+        if (host !== undefined) {
+          const upJob = gpu
+            .submit("upload-floor", () => gpu.device.queue.writeBuffer(seg, 8 * 4096, host))
+            .pipe(Effect.flatMap(GpuDevice.awaitFence))
+          const s2 = yield* paired(upJob, () => cpu.applyDescriptors(lits))
+          rows.push({
+            name: "  floor: one queue.writeBuffer of the same 8 MiB (upload floor)",
+            value: s2.gpuMs,
+            unit: "ms",
+            peer: "CPU reference",
+            peerValue: s2.cpuMs,
+            ratio: s2.cpuMs / s2.gpuMs,
+            goal: "report"
+          })
+        }
+      }
     }
     // translate 1M random VAs over a 4 GiB mapping of 4K pages
     const shadow = new PageTable.PageTableShadow({ levels: 4, tables: TABLES })

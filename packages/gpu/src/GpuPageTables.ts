@@ -15,6 +15,7 @@ import * as GpuBuffer from "./GpuBuffer.ts"
 import type { GpuDeviceShape } from "./GpuDevice.ts"
 import { awaitFence } from "./GpuDevice.ts"
 import type { DeviceLost, GpuError } from "./GpuErrors.ts"
+import { stage, writeRuns } from "./internal/direct.ts"
 import type { Fence } from "./internal/fence.ts"
 import { bindGroup, dispatch, JobBuffers, pipeline } from "./internal/jobs.ts"
 import { applySource, translateSource, WG } from "./internal/wgsl/pagetable.ts"
@@ -123,16 +124,23 @@ export const check = (pt: GpuPageTables, descs: ReadonlyArray<Descriptor.Descrip
 }
 
 /**
- * A bulk update made ready for submission: its descriptor records and literals already sit in GPU
- * buffers and its bind groups are built, so `submit` only encodes and submits (cannot fail for lack
- * of memory). Models xe sub-allocating the PT-update batch before the point of no return of a bind;
- * `release` drops the buffers of a job that is abandoned instead.
+ * A bulk update made ready for submission: its descriptor records and kernel literals already sit
+ * in GPU buffers and its bind groups are built, so `submit` only encodes and submits (cannot fail for
+ * lack of memory). Models xe sub-allocating the PT-update batch before the point of no return of a
+ * bind; `release` drops the buffers of a job that is abandoned instead.
+ *
+ * Literal runs that no earlier descriptor overlaps are not copied by the kernel: `submit` writes
+ * them straight into the arena with `queue.writeBuffer`, ordered before the job's dispatches (the
+ * way amdgpu copies precomputed PTEs with SDMA). Their `values` arrays are read at submit time, so
+ * they must stay unchanged until then. `dispatches` counts only the compute dispatches; `writes`
+ * counts those queue writes (runs contiguous in table memory are coalesced into one).
  *
  * @since 0.1.0
  * @category kernels
  */
 export interface Prepared {
   readonly dispatches: number
+  readonly writes: number
   readonly submit: Effect.Effect<Fence, DeviceLost | GpuError>
   readonly release: () => void
 }
@@ -154,11 +162,12 @@ export const prepare = (
     if (err !== undefined) return Effect.fail(err)
     return pt.gpu.check.pipe(
       Effect.map((): Prepared => {
-        const ranges = Descriptor.split(descs, pt.limits)
+        const { writes, kernel } = stage(descs, pt.tablesPerSegment)
+        const ranges = Descriptor.split(kernel, pt.limits)
         const res = new JobBuffers(pt.gpu)
         const p = applyPipeline(pt)
         const passes = ranges.map((r) => {
-          const { records, literals } = Descriptor.encode(descs, r)
+          const { records, literals } = Descriptor.encode(kernel, r)
           const bg = bindGroup(pt.gpu.device, p, [
             ...pt.segments.map((s) => s.buffer),
             res.storage(records, "pt-descs"),
@@ -172,6 +181,11 @@ export const prepare = (
           used = true
           return pt.gpu
             .submit(label, (enc) => {
+              writeRuns(
+                pt.gpu.device.queue,
+                pt.segments.map((s) => s.buffer),
+                writes
+              )
               for (const x of passes) dispatch(enc, p, x.bg, x.groups)
             })
             .pipe(
@@ -179,7 +193,7 @@ export const prepare = (
               Effect.tapError(() => Effect.sync(() => res.destroyNow()))
             )
         })
-        return { dispatches: ranges.length, submit, release: () => res.destroyNow() }
+        return { dispatches: ranges.length, writes: writes.length, submit, release: () => res.destroyNow() }
       })
     )
   })
@@ -208,13 +222,14 @@ export const applyDescriptors = (
 export const apply = (pt: GpuPageTables, plan: Plan): Job => applyDescriptors(pt, plan.descriptors, "pt-bind")
 
 /**
- * Number of dispatches a descriptor list needs on this arena's device.
+ * Number of compute dispatches a descriptor list needs on this arena's device (literal runs written
+ * straight into the arena, see {@link Prepared}, need none).
  *
  * @since 0.1.0
  * @category batching
  */
 export const dispatchCount = (pt: GpuPageTables, descs: ReadonlyArray<Descriptor.Descriptor>): number =>
-  Descriptor.split(descs, pt.limits).length
+  Descriptor.split(stage(descs, pt.tablesPerSegment).kernel, pt.limits).length
 
 /**
  * Range invalidate/clear: writes `count` copies of one entry (`frame`, `flags`; zero clears, a

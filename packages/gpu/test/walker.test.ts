@@ -200,6 +200,48 @@ layer(DeviceLayer)("GPU walker", (it) => {
     })
   )
 
+  it.effect("literal runs written straight into the arena: coalesced, segment-bounded, ordered like the CPU", () =>
+    Effect.gen(function* () {
+      const g = yield* gpu
+      const tables = 12
+      const pt = yield* GpuPageTables.make(g, tables, { tablesPerSegment: 5 })
+      const cpu = new CpuPageTables.CpuPageTables(tables)
+      const r = rng(5)
+      const words = (n: number) => Uint32Array.from({ length: 2 * n }, () => (r() * 2 ** 32) >>> 0)
+      const one = words(512 * 4)
+      const descs = [
+        // tables 1..4 from views of one array: one queue write up to the segment end (table 4), then a second
+        ...[1, 2, 3, 4].map((t, k) => Descriptor.literal(t, 0, one.subarray(k * 1024, (k + 1) * 1024))),
+        // separate arrays, contiguous in table memory (table 5 entries 100..299): packed into one write
+        Descriptor.literal(5, 100, words(100)),
+        Descriptor.literal(5, 200, words(100)),
+        // a later generator overlapping a direct literal still wins (kernel runs after the queue writes)
+        Descriptor.generator(2, 10, 20, 777, 1, 3),
+        // overlapped by the generator above: must stay in the kernel, after it
+        Descriptor.literal(2, 0, words(64)),
+        // too short for a queue write
+        Descriptor.literal(7, 3, words(5)),
+        Descriptor.literal(8, 0, words(300))
+      ]
+      const job = yield* GpuPageTables.prepare(pt, descs)
+      assert.strictEqual(job.writes, 3, "tables 1..4 (segment 0: 1..4), table 5 run, table 8")
+      yield* job.submit.pipe(Effect.flatMap(GpuDevice.awaitFence))
+      assert.isUndefined(cpu.applyDescriptors(descs))
+      sameWords(yield* GpuPageTables.read(pt), cpu.memory, "direct literals")
+      // the generator's entries survive the direct write of table 2, the later literal wins over both
+      assert.strictEqual(cpu.memory[2 * 1024 + 2 * 70], one[1024 + 2 * 70])
+      assert.strictEqual(cpu.memory[2 * 1024], descs[7]?.source._tag === "Literal" ? descs[7].source.values[0] : -1)
+      // a run crossing a segment boundary is cut there
+      const cross = [Descriptor.literal(4, 0, words(512)), Descriptor.literal(5, 0, words(512))]
+      const j2 = yield* GpuPageTables.prepare(pt, cross)
+      assert.strictEqual(j2.writes, 2)
+      assert.strictEqual(j2.dispatches, 0)
+      yield* j2.submit.pipe(Effect.flatMap(GpuDevice.awaitFence))
+      cpu.applyDescriptors(cross)
+      sameWords(yield* GpuPageTables.read(pt), cpu.memory, "segment boundary")
+    })
+  )
+
   it.effect("random raw descriptor lists (overlapping, literal + generator): GPU == CPU word for word", () =>
     Effect.gen(function* () {
       const g = yield* gpu

@@ -28,6 +28,9 @@ export class Shadow {
   private allocated: Array<{ table: number; level: number }> = []
   private freed: Array<number> = []
   private mapStart = 0
+  /** Literal PTEs of the current map op: one array, each descriptor a view (coalesced queue writes). */
+  private lits: Uint32Array | undefined = undefined
+  private mapLength = 0
   private backing: Backing = { _tag: "Null" }
   private flags = 0
   private huge = true
@@ -196,7 +199,8 @@ export class Shadow {
     if (b._tag === "Contiguous") this.out.run(t, first, count, b.baseFrame + off, 1, lf)
     else if (b._tag === "Null") this.out.run(t, first, count, 0, 0, lf)
     else {
-      const v = new Uint32Array(count * 2)
+      if (this.lits === undefined) this.lits = new Uint32Array(2 * this.mapLength)
+      const v = this.lits.subarray(2 * off, 2 * (off + count))
       for (let k = 0; k < count; k++) {
         const fr = b.frames[off + k] as number
         v[2 * k] = (((fr % 1048576) << 12) | lf) >>> 0
@@ -252,6 +256,8 @@ export class Shadow {
   // ---- walks (page numbers; [s, e) inside the table's span starting at `base`)
   map(s: number, e: number, backing: Backing, flags: number, huge: boolean): boolean {
     this.mapStart = s
+    this.mapLength = e - s
+    this.lits = undefined
     this.backing = backing
     this.flags = flags
     this.huge = huge
