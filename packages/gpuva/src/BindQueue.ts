@@ -10,7 +10,7 @@
  *    updated by the previous ops and submissions* (so the tree is always up to date for the next
  *    submit); pre-allocate every VA struct (≤ 1 map + 2 remap pieces per op), vm_bo and
  *    page-table page (worst case) the job needs; plan the page-table update of the whole array
- *    (one descriptor list); publish the out-fence to the VM's resv (BOOKKEEP) and every external
+ *    (one descriptor list) and stage it for one submission (uploads, bind groups); publish the out-fence to the VM's resv (BOOKKEEP) and every external
  *    object's; queue the job. A `NoMemory` anywhere unwinds everything — tree, vm_bos, page-table
  *    shadow, fences — to the state before the call.
  * 2. **runJob** (the fence-signalling path, inside `Allocator.signalling`): wait for the in-fences,
@@ -48,6 +48,8 @@ export interface BindJob {
   readonly fence: DmaFence.DmaFence
   /** The page-table plan (descriptors of the whole bind array). */
   readonly plan: PageTable.Plan
+  /** The plan staged for one submission (done at submit; runJob only runs it). */
+  readonly update: PageTables.Prepared
   /** Fences the job waits for besides the previous job of its queue. */
   readonly deps: ReadonlyArray<DmaFence.DmaFence>
   /** Its range-fence span `[lo, hi)`, or undefined when it writes nothing. */
@@ -103,7 +105,7 @@ const runJob = (q: BindQueue, job: BindJob) =>
   Effect.gen(function* () {
     const pt = pagesOf(q.vm)
     for (const f of job.deps) yield* Effect.orDie(DmaFence.wait(f))
-    const exit = yield* Effect.exit(Allocator.signalling(pt.executor.submit(job.plan)))
+    const exit = yield* Effect.exit(Allocator.signalling(job.update.run))
     // The job's writes are done: tables it unlinked may be reused by later plans. Retire before
     // signalling, so a waiter woken by the fence sees them free.
     pt.retire(job.plan)
@@ -275,6 +277,13 @@ const commit = (
     const staged = stageAndPlan(vm, pt, ops, locked)
     if (staged instanceof Invalid || staged instanceof NoMemory) return yield* staged
     const { stage, plan } = staged
+    const update = yield* Effect.result(pt.executor.prepare(plan))
+    if (update._tag === "Failure") {
+      // only a dead device fails here; the shadow already holds the plan, so the VM is dead too
+      stage.unwind()
+      vm.killed ??= update.failure
+      return yield* new NoMemory({ what: `page-table job staging: ${update.failure.message}` })
+    }
     stage.commit()
     const fence = DmaFence.make(q.context)
     let span: readonly [bigint, bigint] | undefined
@@ -285,7 +294,7 @@ const commit = (
       vm.rangeFences.add(span[0], span[1], q.id, fence)
     }
     yield* GpuVm.resvAddFence(vm, locked, fence, "bookkeep", "bookkeep")
-    const job: BindJob = { fence, plan, deps, span }
+    const job: BindJob = { fence, plan, update: update.success, deps, span }
     q.last = fence
     q.submitted += 1
     yield* Queue.offer(q.jobs, job)

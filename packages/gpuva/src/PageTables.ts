@@ -14,6 +14,20 @@ import { type CpuPageTables, GpuDevice, GpuPageTables, PageTable, Pte } from "@d
 import { Effect } from "effect"
 
 /**
+ * A page-table update staged at submit time: `run` writes it as ONE submission and waits for it
+ * (the job's data half, run in the fence-signalling path — it allocates nothing); `release` drops
+ * the staging of a job that is abandoned instead.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Prepared {
+  readonly dispatches: number
+  readonly run: Effect.Effect<void, Error>
+  readonly release: () => void
+}
+
+/**
  * Applies plans to page-table memory and translates addresses through it.
  *
  * @since 0.1.0
@@ -21,18 +35,22 @@ import { Effect } from "effect"
  */
 export interface Executor {
   readonly name: string
-  /** Applies every descriptor of `plan` as one submission (the job's data half). */
-  readonly submit: (plan: PageTable.Plan) => Effect.Effect<void, Error>
+  /**
+   * Stages every descriptor of `plan` for one submission (uploads, bind groups): called at submit
+   * time, before the point of no return, so that runJob only submits.
+   */
+  readonly prepare: (plan: PageTable.Plan) => Effect.Effect<Prepared, Error>
   /** Walks the tables for each VA (pairs lo/hi): pairs `[paLo, paHi]` or `[level, Pte.FAULT]`. */
   readonly translate: (root: number, levels: number, vas: Uint32Array) => Effect.Effect<Uint32Array, Error>
-  /** Submissions so far. */
+  /** Submissions run so far. */
   readonly submissions: () => number
-  /** Dispatches (GPU compute passes) so far; equals submissions on the CPU. */
+  /** Dispatches (GPU compute passes) run so far; equals submissions on the CPU. */
   readonly dispatches: () => number
 }
 
 /**
- * The CPU reference executor over a `CpuPageTables` arena.
+ * The CPU reference executor over a `CpuPageTables` arena (validates at prepare time, writes at
+ * run time).
  *
  * @since 0.1.0
  * @category constructors
@@ -41,12 +59,18 @@ export const cpuExecutor = (tables: CpuPageTables.CpuPageTables): Executor => {
   let n = 0
   return {
     name: "cpu",
-    submit: (plan) =>
-      Effect.suspend(() => {
-        n += 1
-        const err = tables.apply(plan)
-        return err === undefined ? Effect.void : Effect.fail(new Error(err.message))
-      }),
+    prepare: (plan) =>
+      Effect.sync(
+        (): Prepared => ({
+          dispatches: 1,
+          run: Effect.suspend(() => {
+            n += 1
+            const err = tables.apply(plan)
+            return err === undefined ? Effect.void : Effect.fail(new Error(err.message))
+          }),
+          release: () => {}
+        })
+      ),
     translate: (root, levels, vas) => Effect.sync(() => tables.translate(root, levels, vas)),
     submissions: () => n,
     dispatches: () => n
@@ -54,12 +78,10 @@ export const cpuExecutor = (tables: CpuPageTables.CpuPageTables): Executor => {
 }
 
 /**
- * The GPU executor: each plan is ONE job of the WGSL bulk-update kernel on `tables` (split into as
- * few dispatches as the device limits allow), awaited; translation runs the WGSL walker.
- *
- * Known gap: `@drmkit/gpu` creates the job's descriptor/literal upload buffers when the job is
- * encoded, i.e. inside `runJob`; xe sub-allocates its batch buffer at submit time. The allocations
- * drmkit controls (VA structs, vm_bos, page-table pages) all happen at submit.
+ * The GPU executor: `prepare` stages the plan with `GpuPageTables.prepare` (descriptor records and
+ * literals uploaded, bind groups built — xe sub-allocating its PT-update batch before the point of
+ * no return); `run` submits it as ONE job of the WGSL bulk-update kernel (as few dispatches as the
+ * device limits allow) and awaits its fence. Translation runs the WGSL walker.
  *
  * @since 0.1.0
  * @category constructors
@@ -69,12 +91,19 @@ export const gpuExecutor = (tables: GpuPageTables.GpuPageTables): Executor => {
   let d = 0
   return {
     name: "gpu",
-    submit: (plan) =>
-      Effect.suspend(() => {
-        n += 1
-        d += GpuPageTables.dispatchCount(tables, plan.descriptors)
-        return GpuPageTables.apply(tables, plan).pipe(Effect.flatMap(GpuDevice.awaitFence))
-      }),
+    prepare: (plan) =>
+      Effect.map(
+        GpuPageTables.prepare(tables, plan.descriptors, "pt-bind"),
+        (p): Prepared => ({
+          dispatches: p.dispatches,
+          run: Effect.suspend(() => {
+            n += 1
+            d += p.dispatches
+            return p.submit.pipe(Effect.flatMap(GpuDevice.awaitFence))
+          }),
+          release: p.release
+        })
+      ),
     translate: (root, levels, vas) => GpuPageTables.translate(tables, root, levels, vas),
     submissions: () => n,
     dispatches: () => d

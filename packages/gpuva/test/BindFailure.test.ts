@@ -116,7 +116,11 @@ describe("a failed page-table job", () => {
       let n = 0
       const flaky: PageTables.Executor = {
         ...real,
-        submit: (plan) => (++n === 2 ? Effect.fail(new Error("GPU hang")) : real.submit(plan))
+        prepare: (plan) =>
+          Effect.map(real.prepare(plan), (p) => ({
+            ...p,
+            run: ++n === 2 ? Effect.fail(new Error("GPU hang")) : p.run
+          }))
       }
       const vm = GpuVm.make({
         space: s.vm.space,

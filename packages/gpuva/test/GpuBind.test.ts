@@ -14,11 +14,14 @@ const gpuVm = Effect.gen(function* () {
   const onGpu = PageTables.gpuExecutor(arena)
   const both: PageTables.Executor = {
     ...onGpu,
-    submit: (plan) =>
-      Effect.andThen(onGpu.submit(plan), () => {
-        const err = cpu.apply(plan)
-        return err === undefined ? Effect.void : Effect.fail(new Error(err.message))
-      })
+    prepare: (plan) =>
+      Effect.map(onGpu.prepare(plan), (p) => ({
+        ...p,
+        run: Effect.andThen(p.run, () => {
+          const err = cpu.apply(plan)
+          return err === undefined ? Effect.void : Effect.fail(new Error(err.message))
+        })
+      }))
   }
   const space = VaSpace.makeUnsafe({ name: "gpu-vm", start: 0n, range: 1n << 40n, pageSize: 4096n })
   const vm = GpuVm.make({ space, pageTables: PageTables.make({ tables: TABLES, executor: both }) })
@@ -92,7 +95,14 @@ layer(GpuDevice.layer({ debug: true, label: "gpuva-test" }), { timeout: 120_000 
         const arena = yield* GpuPageTables.make(gpu, 64)
         const real = PageTables.gpuExecutor(arena)
         let n = 0
-        const lossy: PageTables.Executor = { ...real, submit: (plan) => (++n === 2 ? Effect.void : real.submit(plan)) }
+        const lossy: PageTables.Executor = {
+          ...real,
+          prepare: (plan) =>
+            Effect.map(real.prepare(plan), (p) => ({
+              ...p,
+              run: ++n === 2 ? Effect.sync(() => p.release()) : p.run
+            }))
+        }
         const space = VaSpace.makeUnsafe({ name: "lossy", start: 0n, range: 1n << 40n, pageSize: 4096n })
         const vm = GpuVm.make({ space, pageTables: PageTables.make({ tables: 64, executor: lossy }) })
         const q = yield* BindQueue.make(vm)
