@@ -1,5 +1,5 @@
 import { CpuPageTables, GpuDevice, GpuPageTables } from "@drmkit/gpu"
-import { BindQueue, GpuVm, PageTables, VaSpace, Verify, VmBind, VmBo } from "@drmkit/gpuva"
+import { Allocator, BindQueue, GpuVm, PageTables, VaSpace, Verify, VmBind, VmBo } from "@drmkit/gpuva"
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { GiB, KiB, MiB, object, scattered } from "./helpers.ts"
@@ -114,6 +114,39 @@ layer(GpuDevice.layer({ debug: true, label: "gpuva-test" }), { timeout: 120_000 
         assert.isAbove(r.checked, 500)
         assert.strictEqual(r.mismatches.length, 1)
         assert.include(r.mismatches[0], "0x40010000: want Fault, got 0x")
+      })
+    )
+
+    it.effect("runJob creates no GPU buffers or bind groups: the job is staged at submit", () =>
+      Effect.gen(function* () {
+        const gpu = yield* GpuDevice.GpuDevice
+        const dev = gpu.device as unknown as Record<string, (...args: Array<unknown>) => unknown>
+        const counts = { inRunJob: 0, atSubmit: 0 }
+        const originals = { createBuffer: dev.createBuffer!, createBindGroup: dev.createBindGroup! }
+        for (const name of ["createBuffer", "createBindGroup"] as const) {
+          const original = originals[name]
+          dev[name] = (...args: Array<unknown>) => {
+            if (Allocator.inSignallingPath()) counts.inRunJob++
+            else counts.atSubmit++
+            return original.apply(gpu.device, args)
+          }
+        }
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            dev.createBuffer = originals.createBuffer
+            dev.createBindGroup = originals.createBindGroup
+          })
+        )
+        const { vm } = yield* gpuVm
+        const q = yield* BindQueue.make(vm)
+        const a = scattered("ra", 4n * MiB)
+        const jobs = []
+        jobs.push(yield* BindQueue.submit(q, [VmBind.map(GiB, 4n * MiB, a), VmBind.mapNull(2n * GiB, 2n * MiB)]))
+        jobs.push(yield* BindQueue.submit(q, [VmBind.unmap(GiB + MiB, 8n * KiB), VmBind.unmapAll(a)]))
+        yield* BindQueue.flush(q)
+        for (const j of jobs) assert.isUndefined(j.fence.error)
+        assert.isAbove(counts.atSubmit, 0, "control: the spy sees the staging")
+        assert.strictEqual(counts.inRunJob, 0)
       })
     )
   }
