@@ -150,6 +150,32 @@ describe("usage classes", () => {
   )
 })
 
+describe("bad input", () => {
+  it.effect("an unknown usage is Invalid for every API that takes one, and changes nothing", () =>
+    Effect.gen(function* () {
+      const { resv, f } = yield* withFence("read")
+      const bogus = "exclusive" as DmaResv.Usage
+      const held = yield* DmaResv.lock(resv)
+      yield* DmaResv.reserveFences(held, 1)
+      const slots = resv.freeSlots
+      const failures = [
+        DmaResv.getFences(resv, bogus),
+        DmaResv.getSingleton(resv, bogus),
+        DmaResv.testSignaled(resv, bogus),
+        DmaResv.waitTimeout(resv, bogus),
+        DmaResv.addFence(held, DmaFence.make(f.context), bogus),
+        DmaResv.replaceFences(held, f.context, DmaFence.make(f.context), bogus)
+      ]
+      for (const op of failures) assert.instanceOf(yield* Effect.flip(op), Invalid)
+      assert.throws(() => DmaResv.iter(held, bogus), Invalid)
+      assert.throws(() => DmaResv.iterUnlocked(resv, bogus), Invalid)
+      assert.deepStrictEqual([...DmaResv.iter(held, "bookkeep")], [f], "the table is unchanged")
+      assert.strictEqual(resv.freeSlots, slots)
+      yield* DmaResv.unlock(held)
+    })
+  )
+})
+
 /** The table as [fence, usage] pairs, read with the locked iterator (lock held by the caller). */
 const table = (held: Held.Held<DmaResv.DmaResv>) => {
   const it = DmaResv.iter(held, "bookkeep")

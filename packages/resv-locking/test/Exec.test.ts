@@ -167,6 +167,22 @@ describe("drm_exec semantics", () => {
     })
   )
 
+  it.effect("a destroyed resv is Invalid: nothing tracked, no reference kept", () =>
+    Effect.gen(function* () {
+      const [ok, gone] = [new Bo("ok"), new Bo("gone")]
+      yield* DmaResv.fini(gone.resv)
+      const exec = yield* Exec.init<Bo>()
+      const e = yield* Effect.flip(
+        Exec.untilAllLocked(exec, Effect.andThen(Exec.lock(exec, ok), Exec.prepare(exec, gone, 1)))
+      )
+      assert.instanceOf(e, Invalid)
+      assert.deepStrictEqual(names(Exec.lockedObjects(exec)), ["ok"])
+      assert.strictEqual(gone.refs, 0)
+      yield* Exec.fini(exec)
+      assert.strictEqual(ok.refs, 0)
+    })
+  )
+
   it.effect("bad slot counts are Invalid before anything is locked", () =>
     Effect.gen(function* () {
       const bo = new Bo("bad")
@@ -491,6 +507,64 @@ describe("drm_exec contention", () => {
       assert.strictEqual(sink.events[0]?.args?.contended, "X")
       assert.strictEqual(x.refs + y.refs, 0)
       assert.isFalse(DmaResv.isLocked(x.resv) || DmaResv.isLocked(y.resv))
+    })
+  )
+
+  it.effect("a backoff unlocks everything in reverse lock order and drops every reference", () =>
+    Effect.gen(function* () {
+      const log: Array<string> = []
+      const [a, b, c, x] = ["a", "b", "c", "X"].map((n) => new Bo(n, log)) as [Bo, Bo, Bo, Bo]
+      const [gate, aLocked] = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
+      const older = yield* Effect.forkChild(holder(x, gate, aLocked))
+      yield* Deferred.await(aLocked)
+      const b2 = yield* Effect.forkChild(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const exec = yield* Exec.make<Bo>()
+            yield* Exec.untilAllLocked(exec, Exec.prepareArray(exec, [a, b, c, x], 1))
+            return names(Exec.lockedObjects(exec))
+          })
+        )
+      )
+      for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+      assert.deepStrictEqual(log, ["put c", "put b", "put a"], "newest first")
+      assert.deepStrictEqual([a.refs, b.refs, c.refs, x.refs], [0, 0, 0, 2], "only A's and the contended ref on X")
+      assert.isFalse(DmaResv.isLocked(a.resv) || DmaResv.isLocked(b.resv) || DmaResv.isLocked(c.resv))
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(older)
+      assert.deepStrictEqual(yield* Fiber.join(b2), ["X", "a", "b", "c"], "the contended X first")
+      assert.strictEqual(a.refs + b.refs + c.refs + x.refs, 0)
+    })
+  )
+
+  it.effect("a contended object the retried body never asks for again stays locked and tracked until fini", () =>
+    Effect.gen(function* () {
+      const [x, y] = [new Bo("X"), new Bo("Y")]
+      const [gate, aLocked] = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
+      const older = yield* Effect.forkChild(holder(x, gate, aLocked))
+      yield* Deferred.await(aLocked)
+      const b = yield* Effect.forkChild(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const exec = yield* Exec.make<Bo>()
+            yield* Exec.untilAllLocked(
+              exec,
+              Effect.gen(function* () {
+                yield* Exec.lock(exec, y)
+                if (Exec.retries(exec) === 0) yield* Exec.lock(exec, x) // only the first pass wants X
+              })
+            )
+            return { order: names(Exec.lockedObjects(exec)), held: DmaResv.isHeld(x.resv), refs: x.refs }
+          })
+        )
+      )
+      for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(older)
+      const r = yield* Fiber.join(b)
+      assert.deepStrictEqual(r, { order: ["X", "Y"], held: true, refs: 2 }, "tracked + prelocked reference")
+      assert.strictEqual(x.refs + y.refs, 0, "fini dropped both")
+      assert.isFalse(DmaResv.isLocked(x.resv))
     })
   )
 

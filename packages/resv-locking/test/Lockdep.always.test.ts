@@ -123,6 +123,21 @@ describe("deadlock injection schedule (CONFIG_DEBUG_WW_MUTEX_SLOWPATH)", () => {
     assert.deepStrictEqual(seq, [1, 3, 10, 35, 122, 427, 1494])
     assert.strictEqual(Lockdep.nextInjectionInterval(0xffffffff / 4 + 1), 0xffffffff)
   })
+  it.effect("never injected: trylocks and the first lock, even with the countdown at 0", () =>
+    Effect.gen(function* () {
+      const cls = WwMutex.WwClass.waitDie("inject-try")
+      cls.stamp = 15 // next ctx gets stamp 16: countdown 16 & 0xf = 0
+      const locks = Array.from({ length: 40 }, (_, i) => WwMutex.make(cls, `t${i}`))
+      const t = yield* WwMutex.acquireCtx(cls, { injection: true })
+      for (const m of locks) assert.isDefined(yield* WwMutex.trylock(m, t), `trylock ${m.name} injected`)
+      assert.strictEqual(t.acquired, 40)
+      yield* WwMutex.unlockAll(t)
+      yield* WwMutex.lock(locks[0] as M, t)
+      const e = yield* Effect.flip(WwMutex.lock(locks[1] as M, t))
+      assert.instanceOf(e, Deadlock, "countdown 0: the first eligible lock is injected")
+      yield* WwMutex.unlockAll(t)
+    })
+  )
   it.effect("first injection after (stamp & 0xf) + 1 eligible locks, then per interval", () =>
     Effect.gen(function* () {
       const cls = WwMutex.WwClass.waitDie("inject")

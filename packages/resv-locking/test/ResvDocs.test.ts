@@ -1,10 +1,52 @@
-// The examples of the DmaFence / DmaResv / Exec module docs and README sections, compiled and run,
+// The examples of the WwMutex / DmaFence / DmaResv / Exec module docs and README sections, compiled and run,
 // so the documentation cannot drift from the API.
 import { DmaFence, DmaResv, Exec, WwMutex } from "@drmkit/resv-locking"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Result } from "effect"
 
 describe("documented examples", () => {
+  it.effect("README backoff loop (Method 2): opposite orders on two fibers both complete", () =>
+    Effect.gen(function* () {
+      const lockAll = (ctx: WwMutex.AcquireCtx, locks: ReadonlyArray<WwMutex.WwMutex>) =>
+        Effect.gen(function* () {
+          let contended: WwMutex.WwMutex | undefined
+          for (;;) {
+            let dead: WwMutex.WwMutex | undefined
+            for (const m of locks) {
+              if (m === contended) continue // slow-locked below
+              const r = yield* Effect.result(WwMutex.lock(m, ctx))
+              if (Result.isFailure(r)) {
+                if (r.failure._tag !== "Deadlock") return yield* Effect.fail(r.failure)
+                dead = m
+                break
+              }
+            }
+            if (dead === undefined) return
+            yield* WwMutex.unlockAll(ctx) // release everything, keep the ticket
+            yield* WwMutex.lockSlow(dead, ctx) // nothing held: can only sleep
+            contended = dead
+          }
+        })
+      const cls = WwMutex.WwClass.waitDie("demo")
+      const [a, b] = [WwMutex.make(cls, "a"), WwMutex.make(cls, "b")]
+      const program = (order: ReadonlyArray<WwMutex.WwMutex>) =>
+        Effect.scoped(
+          Effect.gen(function* () {
+            const ctx = yield* WwMutex.acquireCtx(cls)
+            yield* lockAll(ctx, order)
+            yield* WwMutex.acquireDone(ctx)
+            const both = ctx.acquired
+            yield* Effect.yieldNow
+            yield* WwMutex.unlockAll(ctx)
+            return both
+          })
+        )
+      const held = yield* Effect.all([program([a, b]), program([b, a])], { concurrency: 2 })
+      assert.deepStrictEqual(held, [2, 2])
+      assert.isFalse(a.isLocked || b.isLocked)
+    })
+  )
+
   it.effect("DmaFence module example", () =>
     Effect.gen(function* () {
       const ring = DmaFence.contextAlloc("gfx ring 0")

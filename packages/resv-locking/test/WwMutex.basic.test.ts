@@ -24,6 +24,23 @@ describe("WwMutex basics", () => {
     })
   )
 
+  it.effect("trylock with a ctx counts in acquired and records the ctx (a later lock is Already)", () =>
+    Effect.gen(function* () {
+      const cls = WwMutex.WwClass.woundWait("try")
+      const [a, b] = [WwMutex.make(cls, "a"), WwMutex.make(cls, "b")]
+      const ctx = yield* WwMutex.acquireCtx(cls)
+      assert.isDefined(yield* WwMutex.trylock(a, ctx))
+      assert.strictEqual(ctx.acquired, 1)
+      assert.strictEqual(a.lockingCtx, ctx)
+      assert.instanceOf(yield* Effect.flip(WwMutex.lock(a, ctx)), Already)
+      assert.isDefined(yield* WwMutex.trylock(b))
+      assert.isUndefined(b.lockingCtx, "a ctx-less trylock records no ctx")
+      assert.strictEqual(ctx.acquired, 1)
+      yield* WwMutex.unlock(b)
+      yield* WwMutex.unlockAll(ctx)
+    })
+  )
+
   it.effect("ABBA wait-die: younger dies", () =>
     Effect.gen(function* () {
       const cls = WwMutex.WwClass.waitDie("abba")

@@ -174,6 +174,38 @@ describe("wound-wait", () => {
       yield* Fiber.join(old)
     })
   )
+  it.effect("the wound is sticky until the next lock with nothing held", () =>
+    Effect.gen(function* () {
+      const cls = WwMutex.WwClass.woundWait("sticky")
+      const [a, b, c] = [WwMutex.make(cls, "a"), WwMutex.make(cls, "b"), WwMutex.make(cls, "c")]
+      const [oldReady, go] = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
+      const old = yield* Effect.forkChild(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const ctx = yield* WwMutex.acquireCtx(cls)
+            yield* WwMutex.lock(a, ctx)
+            yield* Deferred.succeed(oldReady, undefined)
+            yield* Deferred.await(go)
+            yield* WwMutex.lock(b, ctx) // held by the younger: wound it and wait
+            yield* WwMutex.unlockAll(ctx)
+          })
+        )
+      )
+      yield* Deferred.await(oldReady)
+      const young = yield* WwMutex.acquireInit(cls)
+      yield* WwMutex.lock(b, young)
+      yield* Deferred.succeed(go, undefined)
+      yield* settle
+      assert.isTrue(young.isWounded, "the older waiter wounded the holder")
+      yield* WwMutex.unlockAll(young)
+      assert.isTrue(young.isWounded, "still wounded after backing off")
+      yield* Fiber.join(old)
+      yield* WwMutex.lock(c, young)
+      assert.isFalse(young.isWounded, "cleared by the next lock with nothing held")
+      yield* WwMutex.unlockAll(young)
+      yield* WwMutex.acquireFini(young)
+    })
+  )
   it.effect("a requester holding nothing wounds nobody", () =>
     Effect.gen(function* () {
       const cls = WwMutex.WwClass.woundWait("nowound")
