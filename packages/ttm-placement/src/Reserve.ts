@@ -112,7 +112,9 @@ export const reserved = (bo: Bo): Effect.Effect<resv.Held, never, Scope.Scope> =
  * @category operations
  */
 export const withReserved = <A, E>(bo: Bo, f: (held: resv.Held) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
-  Effect.scoped(Effect.flatMap(reserved(bo), f))
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(resv.lock(bo.resv).pipe(Effect.orDie), (h) => Effect.onExit(restore(f(h)), () => unreserve(h, bo)))
+  )
 
 /**
  * `dma_resv_held` for a witness.
