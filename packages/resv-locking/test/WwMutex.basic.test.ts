@@ -1,4 +1,8 @@
-import { Already, Deadlock } from "@drmkit/core"
+/**
+ * ww_mutex basics (lock / Already / trylock / unlock, a first ABBA), bad input (destroyed mutex,
+ * wrong class, destroy while locked) and the type-level proof that releasing needs a `Held` witness.
+ */
+import { Already, Busy, Deadlock, Invalid } from "@drmkit/core"
 import { Held, Task, WwMutex } from "@drmkit/resv-locking"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber } from "effect"
@@ -70,6 +74,75 @@ describe("WwMutex basics", () => {
       yield* WwMutex.release(hb)
       yield* WwMutex.unlock(a)
       yield* WwMutex.acquireFini(old)
+    })
+  )
+})
+
+describe("bad input", () => {
+  it.effect("locking a destroyed mutex is Invalid and changes nothing", () =>
+    Effect.gen(function* () {
+      const cls = WwMutex.WwClass.waitDie("bad")
+      const m = WwMutex.make(cls, "m")
+      yield* WwMutex.destroy(m)
+      const ctx = yield* WwMutex.acquireCtx(cls)
+      for (const attempt of [
+        WwMutex.lock(m, ctx),
+        WwMutex.lockSlow(m, ctx),
+        WwMutex.lockNoCtx(m),
+        WwMutex.trylock(m, ctx)
+      ]) {
+        const e = yield* Effect.flip(attempt)
+        assert.instanceOf(e, Invalid)
+      }
+      assert.isFalse(m.isLocked)
+      assert.strictEqual(ctx.acquired, 0)
+      assert.instanceOf(yield* Effect.flip(WwMutex.destroy(m)), Invalid)
+    })
+  )
+  it.effect("destroying a locked mutex is Busy and changes nothing", () =>
+    Effect.gen(function* () {
+      const m = WwMutex.make(WwMutex.reservationWwClass, "resv")
+      yield* WwMutex.lockNoCtx(m)
+      assert.instanceOf(yield* Effect.flip(WwMutex.destroy(m)), Busy)
+      assert.isFalse(m.isDestroyed)
+      yield* WwMutex.unlock(m)
+      yield* WwMutex.destroy(m)
+      assert.isTrue(m.isDestroyed)
+    })
+  )
+  it.effect("wrong class is Invalid for every lock flavour", () =>
+    Effect.gen(function* () {
+      const m = WwMutex.make(WwMutex.WwClass.waitDie("a"), "m")
+      const ctx = yield* WwMutex.acquireCtx(WwMutex.WwClass.woundWait("b"))
+      for (const attempt of [
+        WwMutex.lock(m, ctx),
+        WwMutex.lockInterruptible(m, ctx),
+        WwMutex.lockSlowInterruptible(m, ctx),
+        WwMutex.trylock(m, ctx)
+      ]) {
+        assert.instanceOf(yield* Effect.flip(attempt), Invalid)
+      }
+      assert.isFalse(m.isLocked)
+    })
+  )
+  it("reservation_ww_class is wait-die", () => {
+    assert.strictEqual(WwMutex.reservationWwClass.algorithm, "wait-die")
+    assert.strictEqual(WwMutex.reservationWwClass.name, "reservation_ww_class")
+  })
+})
+
+describe("type-level: operations that need the lock take a Held<T>", () => {
+  it.effect("release needs a witness, not a mutex", () =>
+    Effect.gen(function* () {
+      const m = WwMutex.make(WwMutex.WwClass.waitDie("types"), "m")
+      const h = yield* WwMutex.lockNoCtx(m)
+      // @ts-expect-error a bare mutex is no proof that it is held
+      const bad = () => WwMutex.release(m)
+      // @ts-expect-error nor is a structurally similar object
+      const forged = () => Held.assertHeld({ target: m })
+      assert.isFunction(bad)
+      assert.isFunction(forged)
+      yield* WwMutex.release(h)
     })
   )
 })

@@ -3,7 +3,7 @@
  * wounded and woken; ctx-less FIFO; Already and trylock; signals and fiber interruption; the
  * ticket kept across a backoff; bad input.
  */
-import { Busy, Deadlock, Interrupted, Invalid } from "@drmkit/core"
+import { Deadlock, Interrupted } from "@drmkit/core"
 import { Held, Task, WwMutex } from "@drmkit/resv-locking"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Result } from "effect"
@@ -372,75 +372,6 @@ describe("common rules", () => {
       assert.isFalse(Held.isHeld(h))
       const exit = yield* Effect.exit(Held.assertHeld(h))
       assert.isTrue(Exit.isFailure(exit))
-    })
-  )
-})
-
-describe("bad input", () => {
-  it.effect("locking a destroyed mutex is Invalid and changes nothing", () =>
-    Effect.gen(function* () {
-      const cls = WwMutex.WwClass.waitDie("bad")
-      const m = WwMutex.make(cls, "m")
-      yield* WwMutex.destroy(m)
-      const ctx = yield* WwMutex.acquireCtx(cls)
-      for (const attempt of [
-        WwMutex.lock(m, ctx),
-        WwMutex.lockSlow(m, ctx),
-        WwMutex.lockNoCtx(m),
-        WwMutex.trylock(m, ctx)
-      ]) {
-        const e = yield* Effect.flip(attempt)
-        assert.instanceOf(e, Invalid)
-      }
-      assert.isFalse(m.isLocked)
-      assert.strictEqual(ctx.acquired, 0)
-      assert.instanceOf(yield* Effect.flip(WwMutex.destroy(m)), Invalid)
-    })
-  )
-  it.effect("destroying a locked mutex is Busy and changes nothing", () =>
-    Effect.gen(function* () {
-      const m = WwMutex.make(WwMutex.reservationWwClass, "resv")
-      yield* WwMutex.lockNoCtx(m)
-      assert.instanceOf(yield* Effect.flip(WwMutex.destroy(m)), Busy)
-      assert.isFalse(m.isDestroyed)
-      yield* WwMutex.unlock(m)
-      yield* WwMutex.destroy(m)
-      assert.isTrue(m.isDestroyed)
-    })
-  )
-  it.effect("wrong class is Invalid for every lock flavour", () =>
-    Effect.gen(function* () {
-      const m = WwMutex.make(WwMutex.WwClass.waitDie("a"), "m")
-      const ctx = yield* WwMutex.acquireCtx(WwMutex.WwClass.woundWait("b"))
-      for (const attempt of [
-        WwMutex.lock(m, ctx),
-        WwMutex.lockInterruptible(m, ctx),
-        WwMutex.lockSlowInterruptible(m, ctx),
-        WwMutex.trylock(m, ctx)
-      ]) {
-        assert.instanceOf(yield* Effect.flip(attempt), Invalid)
-      }
-      assert.isFalse(m.isLocked)
-    })
-  )
-  it("reservation_ww_class is wait-die", () => {
-    assert.strictEqual(WwMutex.reservationWwClass.algorithm, "wait-die")
-    assert.strictEqual(WwMutex.reservationWwClass.name, "reservation_ww_class")
-  })
-})
-
-describe("type-level: operations that need the lock take a Held<T>", () => {
-  it.effect("release needs a witness, not a mutex", () =>
-    Effect.gen(function* () {
-      const m = WwMutex.make(WwMutex.WwClass.waitDie("types"), "m")
-      const h = yield* WwMutex.lockNoCtx(m)
-      // @ts-expect-error a bare mutex is no proof that it is held
-      const bad = () => WwMutex.release(m)
-      // @ts-expect-error nor is a structurally similar object
-      const forged = () => Held.assertHeld({ target: m })
-      assert.isFunction(bad)
-      assert.isFunction(forged)
-      yield* WwMutex.release(h)
     })
   )
 })

@@ -3,7 +3,7 @@
  * contended lock", stress_reorder's "move it to the front"), an ownership checker and a watchdog.
  */
 import type { Deadlock } from "@drmkit/core"
-import { Scheduler, WwMutex } from "@drmkit/resv-locking"
+import { DmaResv, type Exec, Scheduler, WwMutex } from "@drmkit/resv-locking"
 import { Effect, Exit, Fiber, Result } from "effect"
 
 type M = WwMutex.WwMutex
@@ -139,3 +139,24 @@ export const runOnFibers = <T>(
       )
     yield* Fiber.joinAll(yield* Effect.forEach(fibers, (txns) => Effect.forkChild(body(txns))))
   })
+
+/** A GEM-like object: a resv plus a reference count the exec must balance. */
+export class Bo implements Exec.LockItem {
+  readonly resv: DmaResv.DmaResv
+  refs = 0
+  readonly log: Array<string>
+  constructor(name: string, log: Array<string> = [], resv?: DmaResv.DmaResv) {
+    this.resv = resv ?? DmaResv.make(name)
+    this.log = log
+  }
+  retain = () => {
+    this.refs++
+  }
+  release = () => {
+    this.refs--
+    this.log.push(`put ${this.resv.name}`)
+  }
+}
+
+/** The resv names of lock items, in order. */
+export const names = (objs: ReadonlyArray<Exec.LockItem>) => objs.map((o) => o.resv.name)
