@@ -21,6 +21,17 @@ export type Job = Effect.Effect<Fence, Invalid | DeviceLost | GpuError>
 /** Default copy chunk (bytes), xe's `MAX_PREEMPTDISABLE_TRANSFER`-like pass size. @since 0.1.0 @category constants */
 export const COPY_CHUNK = 8 * 1024 * 1024
 
+/**
+ * Default pass size of {@link copy}: 256 MiB. xe cuts a copy into ≤ 8 MiB passes
+ * ({@link COPY_CHUNK}) so the copy engine can be preempted between them; a WebGPU queue cannot
+ * preempt anyway, and each command costs a fixed overhead (on llvmpipe a flush + memcpy call), so
+ * by default a copy is cut only every 256 MiB. Pass `COPY_CHUNK` to model xe's passes exactly.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_COPY_CHUNK = 256 * 1024 * 1024
+
 /** Page size the page-list kernels move. @since 0.1.0 @category constants */
 export const PAGE = 4096
 
@@ -40,8 +51,8 @@ const runJob = (gpu: GpuDeviceShape, label: string, res: JobBuffers, build: (enc
   )
 
 /**
- * Copies `size` bytes between two buffers with `copyBufferToBuffer`, `chunk` bytes per command, in
- * one job. Same-buffer copies go through {@link copyWithin}.
+ * Copies `size` bytes between two buffers with `copyBufferToBuffer`, `chunk` bytes per command
+ * (default {@link DEFAULT_COPY_CHUNK}), in one job. Same-buffer copies go through {@link copyWithin}.
  *
  * @since 0.1.0
  * @category copies
@@ -53,7 +64,7 @@ export const copy = (
   dst: GpuBuffer.GpuBuffer,
   dstOffset: number,
   size: number,
-  chunk = COPY_CHUNK
+  chunk = DEFAULT_COPY_CHUNK
 ): Job =>
   Effect.suspend(() => {
     const bad =
@@ -218,9 +229,7 @@ export const copyPages = (
       }
     }
     const res = new JobBuffers(gpu)
-    const l = gpu.device.limits
-    const wg = l.maxComputeInvocationsPerWorkgroup >= 256 && l.maxComputeWorkgroupSizeX >= 256 ? 256 : 64
-    const p = pipeline(gpu.device, `copy-pages-${wg}`, copyPagesSource(wg))
+    const p = pipeline(gpu.device, "copy-pages", copyPagesSource)
     const listBuf = res.storage(packed, "page-list")
     const win = (b: GpuBuffer.GpuBuffer, w: number) =>
       [b.buffer, w * wp * PAGE, Math.min(wp * PAGE, b.size - w * wp * PAGE)] as const
