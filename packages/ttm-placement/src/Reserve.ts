@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { type Already, Busy, type Deadlock, Invalid } from "@drmkit/core"
+import { type Already, Busy, type Deadlock, type Interrupted, Invalid } from "@drmkit/core"
 import { Effect, type Scope } from "effect"
 import type { Bo } from "./BufferObject.ts"
 import type { FenceLike } from "./internal/fence.ts"
@@ -44,8 +44,12 @@ export const makeResv = (name: string): resv.Resv => resv.make(name)
  * @category models
  */
 export interface ReserveOptions {
+  /** Trylock only: `Busy` when someone holds it. */
   readonly noWait?: boolean
+  /** Lock under this ww acquire context (`Deadlock` → back off, `Already` → held by it). */
   readonly ticket?: resv.Ticket
+  /** A task signal while sleeping fails the lock with `Interrupted` (`-ERESTARTSYS` in TTM). */
+  readonly interruptible?: boolean
 }
 
 /**
@@ -58,7 +62,7 @@ export interface ReserveOptions {
 export const reserve = (
   bo: Bo,
   o: ReserveOptions = {}
-): Effect.Effect<resv.Held, Busy | Deadlock | Already | Invalid> => reserveResv(bo.resv, o)
+): Effect.Effect<resv.Held, Busy | Deadlock | Already | Invalid | Interrupted> => reserveResv(bo.resv, o)
 
 /**
  * {@link reserve} for a bare reservation (e.g. a per-VM resv shared by several BOs).
@@ -69,8 +73,8 @@ export const reserve = (
 export const reserveResv = (
   r: resv.Resv,
   o: ReserveOptions = {}
-): Effect.Effect<resv.Held, Busy | Deadlock | Already | Invalid> =>
-  Effect.suspend((): Effect.Effect<resv.Held, Busy | Deadlock | Already | Invalid> => {
+): Effect.Effect<resv.Held, Busy | Deadlock | Already | Invalid | Interrupted> =>
+  Effect.suspend((): Effect.Effect<resv.Held, Busy | Deadlock | Already | Invalid | Interrupted> => {
     if (o.noWait && o.ticket !== undefined) {
       return Effect.fail(new Invalid({ what: "reserve", reason: "noWait together with a ticket" }))
     }
@@ -79,7 +83,7 @@ export const reserveResv = (
         h === undefined ? Effect.fail(new Busy({ what: r.name, reason: "reservation is locked" })) : Effect.succeed(h)
       )
     }
-    return resv.lock(r, o.ticket)
+    return o.interruptible ? resv.lockInterruptible(r, o.ticket) : resv.lock(r, o.ticket)
   })
 
 /**

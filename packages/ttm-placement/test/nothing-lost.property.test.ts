@@ -131,6 +131,7 @@ const step = (dev: Device.Device, m: Model, op: Op) =>
       }
       case "validate": {
         const exit = yield* validateMaybeInterrupted(b, op.where, op.interruptAfter)
+        if (exit._tag === "Failure" && exit.cause.reasons.some((r) => r._tag === "Interrupt")) totals.interrupted++
         if (exit._tag === "Success" && (PLACEMENTS[op.where] ?? []).length === 0) m.expected.set(b, zeros(b.size))
         return
       }
@@ -194,7 +195,7 @@ const runSequence = (ops: ReadonlyArray<Op>) =>
 const RUNS = 8
 const OPS = 1250
 
-const totals = { evictions: 0, swapouts: 0, swapins: 0, purges: 0, moves: 0 }
+const totals = { evictions: 0, swapouts: 0, swapins: 0, purges: 0, moves: 0, interrupted: 0 }
 
 describe("nothing lost", () => {
   it.live(
@@ -213,6 +214,7 @@ describe("nothing lost", () => {
           Effect.sync(() => {
             // The run must actually exercise the machinery it claims to test.
             for (const [k, v] of Object.entries(totals)) assert.isAbove(v, 0, k)
+            console.log(`nothing lost: ${JSON.stringify(totals)}`)
           })
         )
       ),

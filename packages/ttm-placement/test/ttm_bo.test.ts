@@ -3,6 +3,7 @@
  * LRU placement, pin/unpin (LRU and bulk), bulk move, put with a shared resv.
  */
 
+import { Task } from "@drmkit/resv-locking"
 import { Device, Lifecycle, Lru, Pin, Reserve } from "@drmkit/ttm-placement"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber } from "effect"
@@ -85,6 +86,27 @@ describe("ttm_bo", () => {
       )
       yield* Deferred.succeed(done, undefined)
       yield* Fiber.join(older)
+    })
+  )
+
+  it.live("reserve_interrupted: a signal while sleeping fails an interruptible reserve with Interrupted", () =>
+    Effect.gen(function* () {
+      const dev = yield* makeDevice()
+      const b = yield* bo(dev, S, vram)
+      const h = yield* Reserve.reserve(b)
+      const task = yield* Deferred.make<number>()
+      const waiter = yield* Effect.forkChild(
+        Effect.gen(function* () {
+          yield* Deferred.succeed(task, yield* Task.current)
+          return yield* Effect.flip(Reserve.reserve(b, { interruptible: true }))
+        })
+      )
+      const id = yield* Deferred.await(task)
+      yield* Effect.sleep("5 millis")
+      yield* Task.signal(id)
+      const err = yield* Fiber.join(waiter)
+      assert.strictEqual(err._tag, "Interrupted")
+      yield* Reserve.unlock(h)
     })
   )
 

@@ -62,7 +62,7 @@ export const evictBo = (dev: Device, held: Held, bo: Bo, ctx: OperationCtx): Eff
     const placement = dev.funcs.evictFlags(bo)
     if (placement.length === 0) {
       if (!isIdle(bo.resv) && ctx.noWaitGpu) return "skip"
-      yield* waitIdle(bo.resv)
+      yield* waitIdle(bo.resv, "bookkeep", ctx.interruptible)
       purge(dev, bo)
       return "progress"
     }
@@ -79,7 +79,7 @@ const processVictim = (w: Walk, bo: Bo, held: Held): Effect.Effect<Step, MoveErr
     if (bo.pinCount > 0 || !w.dev.funcs.evictionValuable(bo, w.place, w.dev)) return "skip"
     if (w.ctx.noWaitGpu && !isIdle(bo.resv)) return "skip"
     if (bo.deleted) {
-      yield* waitIdle(bo.resv)
+      yield* waitIdle(bo.resv, "bookkeep", w.ctx.interruptible)
       reapLocked(w.dev, bo)
       return "progress"
     }

@@ -3,7 +3,7 @@
  * code goes through this file. Lock operations are Effects (ownership is per fiber); reading the
  * fence set without the lock (`dma_resv_for_each_fence_unlocked`) is synchronous.
  */
-import type { Already, Deadlock, RestartSys } from "@drmkit/core"
+import type { Already, Deadlock, Interrupted, RestartSys } from "@drmkit/core"
 import { type DmaFence, DmaResv, Held as HeldM, WwMutex } from "@drmkit/resv-locking"
 import { Effect } from "effect"
 
@@ -30,6 +30,10 @@ export const trylock = (r: Resv): Effect.Effect<Held | undefined> => DmaResv.try
 /** `dma_resv_lock(obj, ticket)`: `Already` (held by this ticket), `Deadlock` (back off). */
 export const lock = (r: Resv, ticket?: Ticket): Effect.Effect<Held, Deadlock | Already> =>
   DmaResv.lock(r, ticket).pipe(Effect.catchTag("Invalid", (e) => Effect.die(e)))
+
+/** `dma_resv_lock_interruptible(obj, ticket)`: also `Interrupted` when the task is signalled. */
+export const lockInterruptible = (r: Resv, ticket?: Ticket): Effect.Effect<Held, Deadlock | Already | Interrupted> =>
+  DmaResv.lockInterruptible(r, ticket).pipe(Effect.catchTag("Invalid", (e) => Effect.die(e)))
 
 /** `dma_resv_unlock`. */
 export const unlock = (h: Held): Effect.Effect<void> => DmaResv.unlock(h)

@@ -38,7 +38,7 @@ const swapoutLocked = (dev: Device, held: Held, bo: Bo, ctx: OperationCtx): Effe
         yield* commitMove(dev, held, bo, to, true, ctx)
       }
     }
-    yield* waitIdle(bo.resv)
+    yield* waitIdle(bo.resv, "bookkeep", ctx.interruptible)
     const res = bo.resource
     if (res === undefined) return
     const bytes = yield* Effect.promise(() => dev.storage.gpu.readback([], dev.storage.extents(res)))
