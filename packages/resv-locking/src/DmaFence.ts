@@ -260,7 +260,7 @@ export const isLaterOrSame = (a: DmaFence, b: DmaFence): boolean => {
 export const isContainer = (f: DmaFence): boolean => f.isContainer
 
 /**
- * Options of {@link wait}.
+ * Options of {@link wait}: the `intr` and `timeout` arguments of `dma_fence_wait_timeout()`.
  *
  * @since 0.1.0
  * @category waiting
@@ -286,7 +286,8 @@ export interface WaitOptions {
 export const wait = (f: DmaFence, options: WaitOptions = {}): Effect.Effect<number, RestartSys> => waitImpl(f, options)
 
 /**
- * Options of {@link FenceArray}.
+ * Options of {@link FenceArray}: the `context`, `seqno` and `signal_on_any` arguments of
+ * `dma_fence_array_create()`.
  *
  * @since 0.1.0
  * @category models

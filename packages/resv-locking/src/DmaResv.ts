@@ -248,8 +248,9 @@ export const unlock = (held: Held<DmaResv>): Effect.Effect<void> =>
   })
 
 /**
- * {@link lock} as a scoped resource: unlocked when the Scope closes (success, failure or
- * interruption). For one object; lock many through `Exec` (one finalizer for the whole set).
+ * {@link lock} as a scoped resource: `dma_resv_lock()` now, `dma_resv_unlock()` when the Scope
+ * closes (success, failure or interruption) — the Rust guard's drop. For one object; lock many
+ * through `Exec` (one finalizer for the whole set).
  *
  * @since 0.1.0
  * @category locking

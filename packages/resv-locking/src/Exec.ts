@@ -154,9 +154,9 @@ export const fini = <T extends LockItem>(exec: Exec<T>): Effect.Effect<void> =>
   asOwner(exec, (s) => Effect.suspend(() => finiState(s)))
 
 /**
- * {@link init} with {@link fini} registered on the current Scope: the transaction's single
- * finalizer, which releases everything in reverse order on success, failure or interruption
- * (whichever fiber closes the scope).
+ * `drm_exec_init()` now and `drm_exec_fini()` when the Scope closes: {@link init} with the
+ * transaction's single finalizer, which releases everything in reverse order on success, failure
+ * or interruption (whichever fiber closes the scope).
  *
  * @since 0.1.0
  * @category constructors

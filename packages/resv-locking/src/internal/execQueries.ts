@@ -59,7 +59,8 @@ export const isContended = <T extends LockItem>(exec: Exec<T>): boolean => exec.
 export const ticket = <T extends LockItem>(exec: Exec<T>): AcquireCtx | undefined => exec.state.ticket
 
 /**
- * Number of passes that backed off so far.
+ * Number of passes that backed off so far (a drmkit statistic; the kernel keeps no count — each
+ * is one `drm_exec_cleanup()` that found a contended object).
  *
  * @since 0.1.0
  * @category queries

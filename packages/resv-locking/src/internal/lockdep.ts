@@ -75,7 +75,7 @@ export const takeAbort = (): Violation | undefined => {
   return v
 }
 
-/** The defect a violating operation dies with. */
+/** The defect a violating operation dies with: the model's lockdep splat / `DEBUG_LOCKS_WARN_ON`. */
 export class LockdepViolation extends Error {
   readonly _tag = "LockdepViolation"
   readonly violation: Violation

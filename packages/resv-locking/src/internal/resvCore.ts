@@ -91,7 +91,7 @@ export class DmaResv {
   }
 }
 
-/** The error thrown (a defect) when a `Held<DmaResv>` operation runs without the lock. */
+/** The error thrown (a defect) when a `Held<DmaResv>` operation runs without the lock: `dma_resv_assert_held()` failing. */
 export class NotHeld extends Error {
   readonly _tag = "NotHeld"
   constructor(op: string, resv: DmaResv) {

@@ -59,7 +59,7 @@ export const testSignaled = (resv: DmaResv, usage: Usage): Effect.Effect<boolean
   withUsage(usage, (rank) => new IterImpl(resv, rank, true, noCheck).first() === undefined)
 
 /**
- * Options of {@link waitTimeout}.
+ * Options of {@link waitTimeout}: the `intr` and `timeout` arguments of `dma_resv_wait_timeout()`.
  *
  * @since 0.1.0
  * @category waiting
