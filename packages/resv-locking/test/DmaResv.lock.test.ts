@@ -57,6 +57,23 @@ describe("snapshots", () => {
   )
 })
 
+describe("dma_resv_describe", () => {
+  it.effect("dumps the entries up to READ (signalled too, not BOOKKEEP) under the lock", () =>
+    Effect.gen(function* () {
+      const { resv, held, ctx } = yield* setup(3)
+      const [k, r] = [DmaFence.make(ctx), DmaFence.make(DmaFence.contextAlloc("r"))]
+      yield* DmaResv.addFence(held, k, "kernel")
+      yield* DmaResv.addFence(held, r, "read")
+      yield* DmaResv.addFence(held, DmaFence.make(DmaFence.contextAlloc("bk")), "bookkeep")
+      k.signal()
+      assert.strictEqual(DmaResv.describe(held), `kernel fence: ${k} signalled\nread fence: ${r} unsignalled`)
+      yield* DmaResv.unlock(held)
+      assert.throws(() => DmaResv.describe(held), "not locked")
+      assert.strictEqual(resv.fenceCount, 3)
+    })
+  )
+})
+
 describe("dma_resv_wait_timeout", () => {
   it.effect("zero timeout polls: 1 when idle, 0 when busy, never blocking", () =>
     Effect.gen(function* () {

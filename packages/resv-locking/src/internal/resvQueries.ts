@@ -7,15 +7,16 @@
 import { Invalid, type RestartSys } from "@drmkit/core"
 import { Effect } from "effect"
 import * as DmaFence from "../DmaFence.ts"
+import type { Held } from "../Held.ts"
 import type { UsageRank } from "./fenceList.ts"
 import {
+  checkHeld,
   type DmaResv,
   IterImpl,
   invalidUsage,
   noCheck,
   snapshot,
   type Usage,
-  usageName,
   usageRank
 } from "./resvCore.ts"
 
@@ -101,18 +102,16 @@ export const waitTimeout = (
   })
 
 /**
- * A debugfs-style dump: one line per entry, `"<usage> fence: <ctx>:<seqno> [signalled]"`. Models
- * `dma_resv_describe()`.
+ * A debugfs-style dump, one line per entry with usage <= `read` (signalled ones included):
+ * `"<usage> fence: <timeline>#<ctx>:<seqno> signalled|unsignalled"`. Walks the fences with the
+ * locked iterator, so it needs the lock (a defect without it). Models `dma_resv_describe()`.
  *
  * @since 0.1.0
  * @category debugging
  */
-export const describe = (resv: DmaResv): string => {
+export const describe = (held: Held<DmaResv>): string => {
+  const it = new IterImpl(checkHeld(held, "dma_resv_describe"), 2, false, () => checkHeld(held, "dma_resv_describe"))
   const lines: Array<string> = []
-  const l = resv.list
-  for (let i = 0; i < l.count; i++) {
-    const f = l.fences[i] as DmaFence.DmaFence
-    lines.push(`${usageName(l.usages[i] as UsageRank)} fence: ${f}${f.isSignaled ? " signalled" : " unsignalled"}`)
-  }
+  for (const f of it) lines.push(`${it.usage} fence: ${f} ${f.isSignaled ? "signalled" : "unsignalled"}`)
   return lines.join("\n")
 }
