@@ -39,13 +39,16 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
 `
 
 /**
- * GPU job and CPU peer sampled alternately (one warm-up each, then `samples` pairs): both see the
- * same box load, so the ratio is stable even when the machine is busy. Returns the two medians.
+ * GPU job and CPU peer sampled alternately (three warm-ups each — the first jobs on a fresh arena pay
+ * page faults and tier-up — then `samples` pairs): both see the same box load, so the ratio is
+ * stable even when the machine is busy. Returns the two medians.
  */
 const paired = <E>(gpuJob: Effect.Effect<unknown, E>, cpu: () => void, samples = 15) =>
   Effect.gen(function* () {
-    yield* gpuJob
-    cpu()
+    for (let i = 0; i < 3; i++) {
+      yield* gpuJob
+      cpu()
+    }
     const g: Array<number> = []
     const c: Array<number> = []
     for (let i = 0; i < samples; i++) {

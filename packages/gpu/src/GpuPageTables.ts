@@ -94,13 +94,16 @@ export const make = (gpu: GpuDeviceShape, tables: number, options: { readonly ta
     return pt
   })
 
-const applyPipeline = (pt: GpuPageTables) =>
-  pipeline(
+/** Kernel shape for this device: blocked on CPU rasterisers, strided (coalesced) on GPUs. */
+const applyPipeline = (pt: GpuPageTables) => {
+  const layout = pt.gpu.adapter.software ? "blocked" : "strided"
+  return pipeline(
     pt.gpu.device,
-    `pt-apply-${pt.segments.length}-${pt.tablesPerSegment}`,
-    applySource(pt.segments.length, pt.tablesPerSegment),
+    `pt-apply-${layout}-${pt.segments.length}-${pt.tablesPerSegment}`,
+    applySource(pt.segments.length, pt.tablesPerSegment, layout),
     "apply"
   )
+}
 const translatePipeline = (pt: GpuPageTables) =>
   pipeline(
     pt.gpu.device,

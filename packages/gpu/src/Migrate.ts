@@ -229,7 +229,10 @@ export const copyPages = (
       }
     }
     const res = new JobBuffers(gpu)
-    const p = pipeline(gpu.device, "copy-pages", copyPagesSource)
+    const l = gpu.device.limits
+    const blocked = gpu.adapter.software
+    const wg = !blocked && l.maxComputeInvocationsPerWorkgroup >= 256 && l.maxComputeWorkgroupSizeX >= 256 ? 256 : 64
+    const p = pipeline(gpu.device, `copy-pages-${wg}-${blocked}`, copyPagesSource(wg, blocked))
     const listBuf = res.storage(packed, "page-list")
     const win = (b: GpuBuffer.GpuBuffer, w: number) =>
       [b.buffer, w * wp * PAGE, Math.min(wp * PAGE, b.size - w * wp * PAGE)] as const

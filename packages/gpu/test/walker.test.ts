@@ -242,42 +242,46 @@ layer(DeviceLayer)("GPU walker", (it) => {
     })
   )
 
-  it.effect("random raw descriptor lists (overlapping, literal + generator): GPU == CPU word for word", () =>
-    Effect.gen(function* () {
-      const g = yield* gpu
-      const tables = 16
-      const pt = yield* GpuPageTables.make(g, tables)
-      const cpu = new CpuPageTables.CpuPageTables(tables)
-      const arb = fc.array(
-        fc.record({
-          table: fc.nat(tables - 1),
-          first: fc.nat(511),
-          count: fc.integer({ min: 1, max: 512 }),
-          literal: fc.boolean(),
-          base: fc.nat(2 ** 39),
-          inc: fc.nat(600),
-          flags: fc.nat(0xfff),
-          seed: fc.nat()
-        }),
-        { minLength: 1, maxLength: 40 }
-      )
-      for (const list of fc.sample(arb, { numRuns: 8, seed: 99 })) {
-        const descs = list.map((d) => {
-          const count = Math.min(d.count, 512 - d.first)
-          if (!d.literal) return Descriptor.generator(d.table, d.first, count, d.base, d.inc, d.flags)
-          const r = rng(d.seed)
-          return Descriptor.literal(
-            d.table,
-            d.first,
-            Uint32Array.from({ length: 2 * count }, () => (r() * 2 ** 32) >>> 0)
-          )
-        })
-        yield* GpuPageTables.applyDescriptors(pt, descs).pipe(Effect.flatMap(GpuDevice.awaitFence))
-        assert.isUndefined(cpu.applyDescriptors(descs))
-      }
-      sameWords(yield* GpuPageTables.read(pt), cpu.memory, "raw descriptors")
-    })
-  )
+  for (const software of [true, false]) {
+    const layout = software ? "blocked (CPU rasteriser)" : "strided (GPU)"
+    it.effect(`random raw descriptor lists (overlapping, literal + generator), ${layout} kernel: GPU == CPU`, () =>
+      Effect.gen(function* () {
+        const g0 = yield* gpu
+        const g = { ...g0, adapter: { ...g0.adapter, software } }
+        const tables = 16
+        const pt = yield* GpuPageTables.make(g, tables)
+        const cpu = new CpuPageTables.CpuPageTables(tables)
+        const arb = fc.array(
+          fc.record({
+            table: fc.nat(tables - 1),
+            first: fc.nat(511),
+            count: fc.integer({ min: 1, max: 512 }),
+            literal: fc.boolean(),
+            base: fc.nat(2 ** 39),
+            inc: fc.nat(600),
+            flags: fc.nat(0xfff),
+            seed: fc.nat()
+          }),
+          { minLength: 1, maxLength: 40 }
+        )
+        for (const list of fc.sample(arb, { numRuns: 8, seed: 99 })) {
+          const descs = list.map((d) => {
+            const count = Math.min(d.count, 512 - d.first)
+            if (!d.literal) return Descriptor.generator(d.table, d.first, count, d.base, d.inc, d.flags)
+            const r = rng(d.seed)
+            return Descriptor.literal(
+              d.table,
+              d.first,
+              Uint32Array.from({ length: 2 * count }, () => (r() * 2 ** 32) >>> 0)
+            )
+          })
+          yield* GpuPageTables.applyDescriptors(pt, descs).pipe(Effect.flatMap(GpuDevice.awaitFence))
+          assert.isUndefined(cpu.applyDescriptors(descs))
+        }
+        sameWords(yield* GpuPageTables.read(pt), cpu.memory, "raw descriptors")
+      })
+    )
+  }
 
   it.effect("prepare stages a bulk update without submitting; submit is the point of no return", () =>
     Effect.gen(function* () {

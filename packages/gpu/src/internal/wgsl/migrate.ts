@@ -14,28 +14,32 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 }
 `
 
-/** Invocations per page of the page-list kernel; each copies a block of 256 / this vec4 (16 bytes). */
-export const PAGE_WG = 64
-
 /**
- * Page list copy: one workgroup of {@link PAGE_WG} invocations per (src page, dst page) pair of
- * \`list\` starting at \`p.first\`; invocation \`li\` copies the 4 consecutive vec4 at \`4·li\` (a block,
- * not a stride: ~1.4x faster on llvmpipe than 256 invocations of one vec4 each, and as fast as a
- * compute copy of contiguous memory there).
+ * Page list copy: one workgroup of \`wg\` invocations per (src page, dst page) pair of \`list\`
+ * starting at \`p.first\`, 16 bytes (one vec4) per load/store.
+ * - \`blocked\` (CPU rasterisers): 64 invocations, invocation \`li\` copies the 4 consecutive vec4
+ *   at \`4·li\` — ~1.4x faster on llvmpipe than 256 invocations of one vec4 each, and as fast as a
+ *   compute copy of contiguous memory there.
+ * - strided (GPUs): invocation \`li\` copies vec4 \`li, li+wg, …\` (coalesced).
  */
-export const copyPagesSource = `
+export const copyPagesSource = (wg: number, blocked: boolean): string => `
 @group(0) @binding(0) var<storage, read> src: array<vec4u>;
 @group(0) @binding(1) var<storage, read_write> dst: array<vec4u>;
 @group(0) @binding(2) var<storage, read> list: array<u32>;
 struct P { first: u32, n: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(3) var<uniform> p: P;
-@compute @workgroup_size(${PAGE_WG})
+@compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) g: vec3u, @builtin(local_invocation_index) li: u32) {
   let k = g.x + g.y * 65535u;
   if (k >= p.n) { return; }
-  let s = list[2u * (p.first + k)] * 256u + li * ${256 / PAGE_WG}u;
-  let d = list[2u * (p.first + k) + 1u] * 256u + li * ${256 / PAGE_WG}u;
-  for (var j = 0u; j < ${256 / PAGE_WG}u; j++) { dst[d + j] = src[s + j]; }
+  let s = list[2u * (p.first + k)] * 256u;
+  let d = list[2u * (p.first + k) + 1u] * 256u;
+  ${
+    blocked
+      ? `let j0 = li * ${256 / wg}u;
+  for (var j = j0; j < j0 + ${256 / wg}u; j++) { dst[d + j] = src[s + j]; }`
+      : `for (var j = li; j < 256u; j += ${wg}u) { dst[d + j] = src[s + j]; }`
+  }
 }
 `
 
