@@ -40,6 +40,13 @@ export const checksumCpu = (words: Uint32Array, base = 0): number => {
   return s
 }
 
+/** A recorded job waiting for its batch's submission. */
+interface Job {
+  readonly kind: "encode" | "queue"
+  readonly record: (enc: GPUCommandEncoder, q: GPUQueue) => void
+  readonly fence: JobFence
+}
+
 /** A byte range of a GPU buffer. */
 export interface Extent {
   readonly buffer: GPUBuffer
@@ -65,6 +72,8 @@ export class GpuEngine {
   jobs = 0
   /** Jobs not yet completed. */
   pending = 0
+  /** GPU submissions so far (jobs are batched). */
+  submissions = 0
   constructor(gpu: GpuDevice.GpuDeviceShape) {
     this.gpu = gpu
     this.device = gpu.device
@@ -100,38 +109,76 @@ export class GpuEngine {
   /**
    * Submits a job once `deps` are satisfied — signalled, or jobs already on this (in-order) queue —
    * and returns its fence, signalled when the GPU finished it. Foreign fences (another engine's
-   * jobs, CPU-signalled fences) gate the submission until they signal.
+   * jobs, CPU-signalled fences) gate the submission until they signal. Jobs ready in the same
+   * synchronous stretch are batched into one GPU submission at the next microtask (queue-level
+   * writes split the batch so they stay in order).
    */
   submit(
     _name: string,
     deps: ReadonlyArray<FenceLike>,
-    record: (enc: GPUCommandEncoder, q: GPUQueue) => void
+    record: (enc: GPUCommandEncoder, q: GPUQueue) => void,
+    kind: "encode" | "queue" = "encode"
   ): JobFence {
     const fence = newFence(this.#timeline)
-
     this.jobs++
     this.pending++
     fence.addCallback(() => {
       this.pending--
     })
-    const run = () => {
-      if (!this.alive) return void fence.signal(new Error("device closed"))
-      const job = this.gpu
-        .submit(_name, (enc) => record(enc, this.device.queue))
-        .pipe(
-          Effect.match({
-            onFailure: (e) => void fence.signal(e instanceof Error ? e : new Error(String(e))),
-            onSuccess: (done) => {
-              if (!done.addCallback(() => fence.signal(done.error))) fence.signal(done.error)
-            }
-          })
-        )
-      Effect.runFork(job)
-    }
+    const job: Job = { kind, record, fence }
     const pending = deps.flatMap(leaves).filter((d) => !d.isSignaled && !this.#queued.has(d))
-    if (pending.length === 0) run()
-    else allOf(pending).addCallback(run)
+    if (pending.length === 0) this.#enqueue(job)
+    else allOf(pending).addCallback(() => this.#enqueue(job))
     return fence
+  }
+  #open: Array<Job> | undefined = undefined
+  #enqueue(job: Job): void {
+    if (this.#open === undefined) {
+      this.#open = []
+      queueMicrotask(() => this.#flush())
+    }
+    this.#open.push(job)
+    this.#queued.add(job.fence)
+  }
+  #flush(): void {
+    const jobs = this.#open ?? []
+    this.#open = undefined
+    let group: Array<Job> = []
+    const submitGroup = () => {
+      if (group.length === 0) return
+      const g = group
+      group = []
+      this.#submitNow(g)
+    }
+    for (const j of jobs) {
+      if (j.kind === "queue") {
+        submitGroup()
+        group = [j]
+        submitGroup()
+      } else group.push(j)
+    }
+    submitGroup()
+  }
+  /** One GPU submission for `jobs` (in order); every job's fence follows the submission's. */
+  #submitNow(jobs: ReadonlyArray<Job>): void {
+    const signal = (error?: Error) => {
+      for (const j of jobs) j.fence.signal(error)
+    }
+    if (!this.alive) return signal(new Error("device closed"))
+    this.submissions++
+    const sub = this.gpu
+      .submit("ttm", (enc) => {
+        for (const j of jobs) j.record(enc, this.device.queue)
+      })
+      .pipe(
+        Effect.match({
+          onFailure: (e) => signal(e instanceof Error ? e : new Error(String(e))),
+          onSuccess: (done) => {
+            if (!done.addCallback(() => signal(done.error))) signal(done.error)
+          }
+        })
+      )
+    Effect.runFork(sub)
   }
   /** Copies `src` extents to `dst` extents (same total size), overlap-safe within a buffer. */
   copy(deps: ReadonlyArray<FenceLike>, src: ReadonlyArray<Extent>, dst: ReadonlyArray<Extent>): JobFence {
@@ -164,13 +211,18 @@ export class GpuEngine {
   /** Writes `data` across extents (`queue.writeBuffer`, ordered after deps). */
   write(deps: ReadonlyArray<FenceLike>, dst: ReadonlyArray<Extent>, data: Uint8Array): JobFence {
     const copy = data.slice()
-    return this.submit("write", deps, (_enc, q) => {
-      let at = 0
-      for (const d of dst) {
-        q.writeBuffer(d.buffer, d.offset, copy, at, d.size)
-        at += d.size
-      }
-    })
+    return this.submit(
+      "write",
+      deps,
+      (_enc, q) => {
+        let at = 0
+        for (const d of dst) {
+          q.writeBuffer(d.buffer, d.offset, copy, at, d.size)
+          at += d.size
+        }
+      },
+      "queue"
+    )
   }
   /** Reads extents back to the host (staging buffer + `mapAsync`). */
   readback(deps: ReadonlyArray<FenceLike>, src: ReadonlyArray<Extent>): Promise<Uint8Array> {
