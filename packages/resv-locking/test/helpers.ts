@@ -4,7 +4,7 @@
  */
 import type { Deadlock } from "@drmkit/core"
 import { DmaResv, type Exec, Scheduler, WwMutex } from "@drmkit/resv-locking"
-import { Effect, Exit, Fiber, Result } from "effect"
+import { Deferred, Effect, Exit, Fiber, Result } from "effect"
 
 type M = WwMutex.WwMutex
 type Ctx = WwMutex.AcquireCtx
@@ -160,3 +160,28 @@ export class Bo implements Exec.LockItem {
 
 /** The resv names of lock items, in order. */
 export const names = (objs: ReadonlyArray<Exec.LockItem>) => objs.map((o) => o.resv.name)
+
+/** Lets every runnable fiber make progress (a few scheduler rounds). */
+export const settle = Effect.repeat(Effect.yieldNow, { times: 20 })
+
+/** Forks a fiber that inits a ctx (stamp order = fork order), locks `pre`, signals, then runs `then`. */
+export const txn = <A, E>(
+  cls: WwMutex.WwClass,
+  pre: ReadonlyArray<WwMutex.WwMutex>,
+  then: (ctx: WwMutex.AcquireCtx) => Effect.Effect<A, E>
+) =>
+  Effect.gen(function* () {
+    const ready = yield* Deferred.make<WwMutex.AcquireCtx>()
+    const fiber = yield* Effect.forkChild(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const ctx = yield* WwMutex.acquireCtx(cls, { injection: false })
+          for (const m of pre) yield* WwMutex.lock(m, ctx)
+          yield* Deferred.succeed(ready, ctx)
+          return yield* then(ctx)
+        })
+      )
+    )
+    const ctx = yield* Deferred.await(ready)
+    return { fiber, ctx }
+  })
