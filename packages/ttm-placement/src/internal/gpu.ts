@@ -164,7 +164,10 @@ export class GpuEngine {
     const signal = (error?: Error) => {
       for (const j of jobs) j.fence.signal(error)
     }
-    if (!this.alive) return signal(new Error("device closed"))
+    if (!this.alive) {
+      signal(new Error("device closed"))
+      return
+    }
     this.submissions++
     const sub = this.gpu
       .submit("ttm", (enc) => {
