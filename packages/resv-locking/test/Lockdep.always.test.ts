@@ -81,6 +81,29 @@ describe("always-on checks (strict mode off)", () => {
   )
 })
 
+describe("per-ctx strict mode (global switch off)", () => {
+  it.effect("a strict ctx still sees ctx-less locks its task holds (mixing check)", () =>
+    Effect.gen(function* () {
+      const { cls, o } = setup()
+      const o2 = WwMutex.make(cls, "o2")
+      const exit = yield* Lockdep.withConfig(
+        { strict: false },
+        Effect.exit(
+          Effect.scoped(
+            Effect.gen(function* () {
+              yield* WwMutex.lockNoCtx(o)
+              const t = yield* WwMutex.acquireCtx(cls, { strict: true })
+              yield* Effect.ensuring(WwMutex.lock(o2, t), WwMutex.unlock(o))
+            })
+          )
+        )
+      )
+      assert.strictEqual(violationOf(exit)?.kind, "mixed-ctx-and-noctx")
+      assert.isFalse(o.isLocked || o2.isLocked)
+    })
+  )
+})
+
 describe("ownership is per task (fini, done, unlock check the current task)", () => {
   it.effect("ww_acquire_fini from another task is reported and releases nothing", () =>
     Effect.gen(function* () {

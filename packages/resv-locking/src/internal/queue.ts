@@ -6,7 +6,6 @@
  *
  * @since 0.1.0
  */
-import { config } from "./lockdep.ts"
 import { pending } from "./signals.ts"
 import { type AcquireCtx, Code, type Waiter, type WwMutex } from "./state.ts"
 
@@ -20,9 +19,8 @@ export const acquireAt = (m: WwMutex, ctx: AcquireCtx | undefined, task: number)
     m.ctx = ctx
     ctx.held.push(m)
     ctx.contending = undefined
-  } else if (config.strict) {
-    // strict mode counts ctx-less holds per task for the mixing checks
-    m.noCtxCounted = true
+  } else {
+    // ctx-less holds are counted per task for the mixing checks (a ctx may be strict on its own)
     m.cls.noCtxHeldByTask.set(task, (m.cls.noCtxHeldByTask.get(task) ?? 0) + 1)
   }
 }
@@ -67,8 +65,7 @@ export const release = (m: WwMutex): void => {
   if (ctx !== undefined) {
     dropFromCtx(ctx, m)
     m.ctx = undefined
-  } else if (m.noCtxCounted) {
-    m.noCtxCounted = false
+  } else {
     const n = m.cls.noCtxHeldByTask.get(m.owner) ?? 1
     if (n <= 1) m.cls.noCtxHeldByTask.delete(m.owner)
     else m.cls.noCtxHeldByTask.set(m.owner, n - 1)

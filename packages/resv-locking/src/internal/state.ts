@@ -34,7 +34,7 @@ export class WwClass {
   stamp = 0
   /** @internal the live ctx of each task (nested-ctx check) */
   readonly ctxByTask = new Map<number, AcquireCtx>()
-  /** @internal ctx-less locks of this class held per task (mixing check, strict mode) */
+  /** @internal ctx-less locks of this class held per task (the strict mixing checks) */
   readonly noCtxHeldByTask = new Map<number, number>()
 
   private constructor(name: string, algorithm: Algorithm) {
@@ -140,8 +140,6 @@ export class WwMutex {
   handoff = false
   /** @internal */
   destroyed = false
-  /** @internal this lock counted in `cls.noCtxHeldByTask` */
-  noCtxCounted = false
   /** @internal cached witness and its success effect (no allocation per lock) */
   heldValue: Held<WwMutex> | undefined = undefined
   /** @internal */
