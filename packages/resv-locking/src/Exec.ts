@@ -30,7 +30,7 @@
  *
  * @since 0.1.0
  */
-import { CurrentTraceSink, checkInt, Deadlock, Invalid, traceNow } from "@drmkit/core"
+import { CurrentTraceSink, checkInt, Deadlock, Invalid, type TraceSink, traceNow } from "@drmkit/core"
 import { Cause, Effect, Exit, type Scope } from "effect"
 import type { Held } from "./Held.ts"
 import { ExecState, type LockItem, releaseAll, unlockAll, unlockObj } from "./internal/execCore.ts"
@@ -214,38 +214,46 @@ export const untilAllLocked = <T extends LockItem, A, E, R>(
           if (Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause))
             return Effect.failCause(exit.cause as Cause.Cause<never>)
           if (s.mustRetry) {
-            if (sink.enabled) {
-              instant(sink, "drm_exec", "drm_exec_backoff", s.task, {
-                contended: s.contended?.resv.name,
-                retry: s.retries + 1,
-                stamp: s.ticket?.stamp
-              })
-            }
-            unlockAll(s)
-            s.mustRetry = false
-            s.retries++
+            backOff(s, sink)
             return pass
           }
           if (Exit.isFailure(exit)) {
             if (deadlockIn(exit.cause)) return die("Deadlock without a recorded contended object")
             return Effect.failCause(exit.cause as Cause.Cause<Exclude<E, Deadlock>>)
           }
-          const t = s.ticket as AcquireCtx
-          if (ctxDone(t, s.task) !== Code.OK) return dieViolation()
-          s.phase = "done"
-          if (sink.enabled) {
-            complete(sink, "drm_exec", "drm_exec_transaction", s.task, start, {
-              objects: s.objects.length,
-              retries: s.retries,
-              stamp: t.stamp
-            })
-          }
-          return Effect.succeed(exit.value)
+          return Effect.as(allLocked(s, sink, start), exit.value)
         })
       )
       return pass
     })
   )
+
+/**
+ * The loop head after a contended pass (`drm_exec_cleanup()`): unlock everything in reverse order
+ * and drop the references, keeping the ticket; the contended object stays recorded for the next
+ * pass's first lock call.
+ */
+const backOff = <T extends LockItem>(s: ExecState<T>, sink: TraceSink): void => {
+  if (sink.enabled) {
+    const args = { contended: s.contended?.resv.name, retry: s.retries + 1, stamp: s.ticket?.stamp }
+    instant(sink, "drm_exec", "drm_exec_backoff", s.task, args)
+  }
+  unlockAll(s)
+  s.mustRetry = false
+  s.retries++
+}
+
+/** The loop head after a pass without contention: `ww_acquire_done()` and leave the loop. */
+const allLocked = <T extends LockItem>(s: ExecState<T>, sink: TraceSink, start: number): Effect.Effect<void> => {
+  const t = s.ticket as AcquireCtx
+  if (ctxDone(t, s.task) !== Code.OK) return dieViolation()
+  s.phase = "done"
+  if (sink.enabled) {
+    const args = { objects: s.objects.length, retries: s.retries, stamp: t.stamp }
+    complete(sink, "drm_exec", "drm_exec_transaction", s.task, start, args)
+  }
+  return Effect.void
+}
 
 /** The checks every lock call starts with: the ticket, or the Effect to return instead. */
 const enter = <T extends LockItem>(
