@@ -15,6 +15,7 @@
 import { Invalid, U64_MAX } from "@drmkit/core"
 import { Result } from "effect"
 import type { GemObject, GpuVa, MapArgs } from "./GpuVa.ts"
+import { sumIs } from "./internal/u64.ts"
 import { VaNode } from "./internal/VaTree.ts"
 import type { VaSpace } from "./VaSpace.ts"
 
@@ -97,10 +98,11 @@ const place = (space: VaSpace, args: MapArgs, va: GpuVa | undefined): GpuVa => {
 
 /** A remap piece must lie inside the VA it replaces, touching its start (prev) or end (next). */
 const piece = (old: VaNode, args: MapArgs, va: GpuVa | undefined, atStart: boolean): VaNode => {
-  const n = fresh(va).init(args.addr, args.range, args.obj, args.offset)
-  const inside = n.addr >= old.addr && n.end <= old.end && n.range > 0n
-  if (!inside || (atStart ? n.addr !== old.addr : n.end !== old.end)) die("remap piece outside the remapped VA")
-  return n
+  const { addr, range } = args
+  const ok =
+    range > 0n && range <= old.range && (atStart ? addr === old.addr : addr >= old.addr && sumIs(addr, range, old.end))
+  if (!ok) die("remap piece outside the remapped VA")
+  return fresh(va).initEnd(addr, range, atStart ? addr + range : old.end, args.obj, args.offset)
 }
 
 /**

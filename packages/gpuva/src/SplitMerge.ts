@@ -6,8 +6,10 @@
  * `drm_gpuvm.c`) and their interpreters: callbacks (`drm_gpuvm_sm_map()` with `sm_step_map /
  * sm_step_remap / sm_step_unmap`), op lists (`drm_gpuvm_sm_map_ops_create()`,
  * `_sm_unmap_ops_create()`, `drm_gpuvm_madvise_ops_create()`) and the lock collector
- * (`drm_gpuvm_sm_map_exec_lock()`). One pure generator ({@link mapSteps}, {@link unmapSteps})
- * feeds all of them, so every mode sees the same sequence. The generator never modifies the tree.
+ * (`drm_gpuvm_sm_map_exec_lock()`). One internal state machine per request kind feeds a step
+ * consumer (no generator and no intermediate list on the hot path); list mode, callback mode and
+ * the {@link mapSteps} / {@link unmapSteps} iterables are all consumers of it, so every mode sees
+ * the same sequence. The state machine never modifies the tree.
  *
  * Rules (the code's, where the kernel-doc drifted):
  * - the VAs overlapping the request are visited in address order; a VA that only touches the
@@ -23,6 +25,7 @@
 import type { Invalid } from "@drmkit/core"
 import { Effect, Result } from "effect"
 import type { GemObject, MapArgs } from "./GpuVa.ts"
+import { sameTranslation } from "./internal/u64.ts"
 import type { VaNode } from "./internal/VaTree.ts"
 import type { MapOp, Op, RemapOp, UnmapOp } from "./Ops.ts"
 import type { VaSpace } from "./VaSpace.ts"
@@ -75,19 +78,6 @@ const piece = (va: VaNode, from: bigint, to: bigint): MapArgs => {
   return { addr: from, range: to - from, obj: va.obj, offset }
 }
 
-/** `(a.offset - a.addr) ≡ (b.offset - b.addr) (mod 2^64)`, for values in u64. */
-const sameTranslation = (a: MapArgs, b: MapArgs): boolean => {
-  const d = a.offset - a.addr - (b.offset - b.addr)
-  return d === 0n || d === TWO64 || d === -TWO64
-}
-
-/** Drains a step generator into an array (a `for..of` loop: `Array.from` on a generator is ~4x slower in V8). */
-const collect = (steps: Iterable<Op>): Array<Op> => {
-  const out: Array<Op> = []
-  for (const op of steps) out.push(op)
-  return out
-}
-
 const mapOp = (addr: bigint, range: bigint, obj: GemObject | null, offset: bigint): MapOp => ({
   _tag: "Map",
   addr,
@@ -96,19 +86,30 @@ const mapOp = (addr: bigint, range: bigint, obj: GemObject | null, offset: bigin
   offset
 })
 
+const remapOp = (va: VaNode, keep: boolean, from: bigint, to: bigint, before: boolean, after: boolean): RemapOp => ({
+  _tag: "Remap",
+  prev: before ? piece(va, va.addr, from) : undefined,
+  next: after ? piece(va, to, va.end) : undefined,
+  unmap: { va, keep }
+})
+
 /**
- * The step generator of `sm_map` (and madvise). Precondition: {@link checkMap} passed; the public
- * wrappers check it. Yields {@link Op}s in order; the successor of each visited VA is taken
- * before the step is yielded, so a callback consumer may apply each step immediately.
- *
- * @since 0.1.0
- * @category generators
+ * The consumer of a walk: receives each step in order; a result other than `undefined` stops the
+ * walk and is returned by it (the kernel's non-zero `sm_step_*` return).
  */
-export function* mapSteps(space: VaSpace, req: MapRequest, mode: MapMode = "map"): Generator<Op, void, undefined> {
-  const madvise = mode === "madvise"
-  const reqEnd = req.addr + req.range
-  let final: MapOp | undefined = madvise ? undefined : mapOp(req.addr, req.range, req.obj, req.offset)
-  let va = space.tree.firstOverlap(req.addr, reqEnd)
+type Emit<E> = (op: Op) => E | undefined
+
+/**
+ * The state machine of `sm_map` (and madvise), feeding `emit` (no generator, no intermediate list:
+ * list mode, callback mode and the generators all run this). Precondition: {@link checkMap}
+ * passed. The successor of each visited VA is read before its step is emitted, so a callback may
+ * apply each step immediately.
+ */
+const walkMap = <E>(space: VaSpace, req: MapRequest, madvise: boolean, emit: Emit<E>): E | undefined => {
+  const reqAddr = req.addr
+  const reqEnd = reqAddr + req.range
+  let final: MapOp | undefined = madvise ? undefined : mapOp(reqAddr, req.range, req.obj, req.offset)
+  let va = space.tree.firstOverlap(reqAddr, reqEnd)
   while (va !== null && va.addr < reqEnd) {
     const following: VaNode | null = va.next
     if (madvise && va.obj !== null) {
@@ -116,62 +117,100 @@ export function* mapSteps(space: VaSpace, req: MapRequest, mode: MapMode = "map"
       va = following
       continue
     }
-    const keep = va.obj !== null && va.obj === req.obj && sameTranslation(va, req)
-    const before = va.addr < req.addr
+    const keep = va.obj !== null && va.obj === req.obj && sameTranslation(va.offset, va.addr, req.offset, req.addr)
+    const before = va.addr < reqAddr
     const after = va.end > reqEnd
+    let r: E | undefined
     if (!before && !after) {
-      if (!madvise) yield { _tag: "Unmap", va, keep } satisfies UnmapOp
+      if (!madvise) r = emit({ _tag: "Unmap", va, keep } satisfies UnmapOp)
     } else {
-      yield {
-        _tag: "Remap",
-        prev: before ? piece(va, va.addr, req.addr) : undefined,
-        next: after ? piece(va, reqEnd, va.end) : undefined,
-        unmap: { va, keep }
-      } satisfies RemapOp
-      if (madvise) {
+      r = emit(remapOp(va, keep, reqAddr, reqEnd, before, after))
+      if (r === undefined && madvise) {
         if (before && !after && va.end < reqEnd) {
-          yield mapOp(req.addr, va.end - req.addr, null, 0n)
-        } else if (!before && va.addr > req.addr) {
-          yield mapOp(va.addr, reqEnd - va.addr, null, 0n)
-          return
+          r = emit(mapOp(reqAddr, va.end - reqAddr, null, 0n))
+        } else if (!before && va.addr > reqAddr) {
+          return emit(mapOp(va.addr, reqEnd - va.addr, null, 0n))
         } else {
-          final = mapOp(req.addr, req.range, req.obj, req.offset)
+          final = mapOp(reqAddr, req.range, req.obj, req.offset)
         }
       }
     }
+    if (r !== undefined) return r
     // VAs are disjoint: one reaching the request's end is the last to overlap (saves touching the next)
     if (after || va.end === reqEnd) break
     va = following
   }
-  if (final !== undefined) yield final
+  return final === undefined ? undefined : emit(final)
 }
 
-/**
- * The step generator of `sm_unmap`. Precondition: {@link checkUnmap} passed.
- *
- * @since 0.1.0
- * @category generators
- */
-export function* unmapSteps(space: VaSpace, addr: bigint, range: bigint): Generator<Op, void, undefined> {
+/** The state machine of `sm_unmap` (see {@link walkMap}). Precondition: {@link checkUnmap} passed. */
+const walkUnmap = <E>(space: VaSpace, addr: bigint, range: bigint, emit: Emit<E>): E | undefined => {
   const end = addr + range
   let va = space.tree.firstOverlap(addr, end)
   while (va !== null && va.addr < end) {
     const following: VaNode | null = va.next
     const before = va.addr < addr
     const after = va.end > end
-    if (before || after) {
-      yield {
-        _tag: "Remap",
-        prev: before ? piece(va, va.addr, addr) : undefined,
-        next: after ? piece(va, end, va.end) : undefined,
-        unmap: { va, keep: false }
-      } satisfies RemapOp
-    } else {
-      yield { _tag: "Unmap", va, keep: false } satisfies UnmapOp
-    }
+    const r =
+      before || after
+        ? emit(remapOp(va, false, addr, end, before, after))
+        : emit({ _tag: "Unmap", va, keep: false } satisfies UnmapOp)
+    if (r !== undefined) return r
     if (va.end >= end) break
     va = following
   }
+  return undefined
+}
+
+/** Runs a walk into a fresh array. */
+/**
+ * List mode's consumer: steps go to one module-level scratch array, copied out at the end (an
+ * exact-size copy instead of a growing array per call, and no closure per call). Walks never run
+ * user code in list mode, so the scratch array cannot be re-entered.
+ */
+const scratch: Array<Op | undefined> = []
+let scratchN = 0
+const toScratch: Emit<never> = (op) => {
+  scratch[scratchN++] = op
+  return undefined
+}
+const takeScratch = (): Array<Op> => {
+  const out = scratch.slice(0, scratchN) as Array<Op>
+  for (let i = 0; i < scratchN; i++) scratch[i] = undefined // hold on to nothing
+  scratchN = 0
+  return out
+}
+const mapList = (space: VaSpace, req: MapRequest, madvise: boolean): Array<Op> => {
+  scratchN = 0
+  walkMap(space, req, madvise, toScratch)
+  return takeScratch()
+}
+const unmapList = (space: VaSpace, addr: bigint, range: bigint): Array<Op> => {
+  scratchN = 0
+  walkUnmap(space, addr, range, toScratch)
+  return takeScratch()
+}
+
+/**
+ * The steps of `sm_map` (and madvise) as an iterable. Precondition: {@link checkMap} passed; the
+ * public wrappers check it. The steps are computed against the tree as it is when iteration starts
+ * and refer only to the VAs of that tree, so a consumer may apply each step as it arrives.
+ *
+ * @since 0.1.0
+ * @category generators
+ */
+export function* mapSteps(space: VaSpace, req: MapRequest, mode: MapMode = "map"): Generator<Op, void, undefined> {
+  yield* mapList(space, req, mode === "madvise")
+}
+
+/**
+ * The steps of `sm_unmap` as an iterable. Precondition: {@link checkUnmap} passed.
+ *
+ * @since 0.1.0
+ * @category generators
+ */
+export function* unmapSteps(space: VaSpace, addr: bigint, range: bigint): Generator<Op, void, undefined> {
+  yield* unmapList(space, addr, range)
 }
 
 /**
@@ -183,7 +222,7 @@ export function* unmapSteps(space: VaSpace, addr: bigint, range: bigint): Genera
  */
 export const smMapOps = (space: VaSpace, req: MapRequest): Result.Result<ReadonlyArray<Op>, Invalid> => {
   const bad = checkMap(space, req)
-  return bad === undefined ? Result.succeed(collect(mapSteps(space, req))) : Result.fail(bad)
+  return bad === undefined ? Result.succeed(mapList(space, req, false)) : Result.fail(bad)
 }
 
 /**
@@ -195,7 +234,7 @@ export const smMapOps = (space: VaSpace, req: MapRequest): Result.Result<Readonl
  */
 export const smUnmapOps = (space: VaSpace, addr: bigint, range: bigint): Result.Result<ReadonlyArray<Op>, Invalid> => {
   const bad = checkUnmap(space, addr, range)
-  return bad === undefined ? Result.succeed(collect(unmapSteps(space, addr, range))) : Result.fail(bad)
+  return bad === undefined ? Result.succeed(unmapList(space, addr, range)) : Result.fail(bad)
 }
 
 /**
@@ -210,7 +249,7 @@ export const smUnmapOps = (space: VaSpace, addr: bigint, range: bigint): Result.
  */
 export const madviseOps = (space: VaSpace, req: MapRequest): Result.Result<ReadonlyArray<Op>, Invalid> => {
   const bad = checkMap(space, req)
-  return bad === undefined ? Result.succeed(collect(mapSteps(space, req, "madvise"))) : Result.fail(bad)
+  return bad === undefined ? Result.succeed(mapList(space, req, true)) : Result.fail(bad)
 }
 
 /**
@@ -227,20 +266,17 @@ export interface Callbacks<E> {
   readonly onUnmap: (op: UnmapOp) => E | undefined
 }
 
-const drive = <E>(steps: Iterable<Op>, cb: Omit<Callbacks<E>, "onMap"> & Partial<Callbacks<E>>): E | undefined => {
-  for (const op of steps) {
-    const r =
-      op._tag === "Map"
-        ? cb.onMap?.(op)
-        : op._tag === "Remap"
-          ? cb.onRemap(op)
-          : op._tag === "Unmap"
-            ? cb.onUnmap(op)
-            : undefined
-    if (r !== undefined) return r
-  }
-  return undefined
-}
+/** Dispatches one step to its callback (`onMap` may be absent for unmap walks). */
+const dispatch =
+  <E>(cb: Omit<Callbacks<E>, "onMap"> & Partial<Callbacks<E>>): Emit<E> =>
+  (op) =>
+    op._tag === "Map"
+      ? cb.onMap?.(op)
+      : op._tag === "Remap"
+        ? cb.onRemap(op)
+        : op._tag === "Unmap"
+          ? cb.onUnmap(op)
+          : undefined
 
 /**
  * `drm_gpuvm_sm_map()`: feeds the steps of mapping `req` to the callbacks, in order. Callbacks may
@@ -256,7 +292,7 @@ export const smMap = <E>(
 ): Result.Result<void, Invalid | E> => {
   const bad = checkMap(space, req)
   if (bad !== undefined) return Result.fail(bad)
-  const err = drive(mapSteps(space, req), callbacks)
+  const err = walkMap(space, req, false, dispatch(callbacks))
   return err === undefined ? Result.void : Result.fail(err)
 }
 
@@ -275,7 +311,7 @@ export const smUnmap = <E>(
 ): Result.Result<void, Invalid | E> => {
   const bad = checkUnmap(space, addr, range)
   if (bad !== undefined) return Result.fail(bad)
-  const err = drive(unmapSteps(space, addr, range), callbacks)
+  const err = walkUnmap(space, addr, range, dispatch(callbacks))
   return err === undefined ? Result.void : Result.fail(err)
 }
 

@@ -19,7 +19,8 @@
 import { Invalid, U64_MAX } from "@drmkit/core"
 import { Result } from "effect"
 import type { GemObject, GpuVa } from "./GpuVa.ts"
-import { VaNode, VaTree } from "./internal/VaTree.ts"
+import { EXACT } from "./internal/u64.ts"
+import { type ObjList, VaNode, VaTree } from "./internal/VaTree.ts"
 
 /**
  * Construction parameters (`drm_gpuvm_init()`'s `start_offset`, `range`, `reserve_offset`,
@@ -40,15 +41,10 @@ export interface Options {
   readonly pageSize?: bigint
 }
 
-/** Head/tail of one object's intrusive VA list (append order = the kernel's link order). */
-interface ObjList {
-  head: VaNode | null
-  tail: VaNode | null
-  count: number
-}
-
 const hex = (x: bigint): string => `0x${x.toString(16)}`
 const isU64 = (x: unknown): x is bigint => typeof x === "bigint" && x >= 0n && x <= U64_MAX
+/** `x % p === 0n` for a u64 `x` and a power-of-two `p` (in doubles below 2^52: no bigint allocated). */
+const aligned = (x: bigint, p: bigint): boolean => (x < EXACT ? Number(x) % Number(p) === 0 : x % p === 0n)
 
 /**
  * A VM's VA space. Create with {@link make}.
@@ -63,6 +59,9 @@ export class VaSpace {
   /** `start + range`. */
   readonly end: bigint
   readonly pageSize: bigint
+  /** `Number(start)` / `Number(end)`, for the allocation-free fast path of {@link rangeValid}. */
+  private readonly startNum: number
+  private readonly endNum: number
   /** The kernel-reserved node, if any: in the tree, never removable, never touched by split/merge. */
   readonly reserved: GpuVa | undefined
   /** @internal */
@@ -77,6 +76,8 @@ export class VaSpace {
     this.start = o.start
     this.range = o.range
     this.end = o.start + o.range
+    this.startNum = Number(this.start)
+    this.endNum = Number(this.end)
     this.pageSize = o.pageSize
     this.reserved = o.reserved
     if (o.reserved !== undefined) this.link(o.reserved)
@@ -92,6 +93,14 @@ export class VaSpace {
    * not overlap the reserved node. Pure predicate on well-typed input; see {@link checkRange}.
    */
   rangeValid(addr: bigint, range: bigint): boolean {
+    if (addr < EXACT && range < EXACT && this.end < EXACT) {
+      // every value below 2^52: exact in doubles, no bigint allocated
+      const a = Number(addr)
+      const e = a + Number(range)
+      if (a < this.startNum || e > this.endNum) return false
+      const r = this.reserved
+      return r === undefined || !(a < Number(r.end) && Number(r.addr) < e)
+    }
     const end = addr + range
     if (end > U64_MAX) return false
     if (addr < this.start || end > this.end) return false
@@ -108,14 +117,14 @@ export class VaSpace {
     if (!isU64(range)) return new Invalid({ what: `${what}.range`, reason: "must be a u64 bigint", value: range })
     if (range === 0n) return new Invalid({ what: `${what}.range`, reason: "must be non-zero", value: range })
     const p = this.pageSize
-    if (addr % p !== 0n || range % p !== 0n) {
+    if (!aligned(addr, p) || !aligned(range, p)) {
       return new Invalid({
         what,
         reason: `must be aligned to the page size ${hex(p)}`,
         value: `${hex(addr)}+${hex(range)}`
       })
     }
-    if (addr + range > U64_MAX)
+    if (!(addr < EXACT && range < EXACT) && addr + range > U64_MAX)
       return new Invalid({ what, reason: "end overflows u64", value: `${hex(addr)}+${hex(range)}` })
     if (!this.rangeValid(addr, range)) {
       return new Invalid({
@@ -130,7 +139,7 @@ export class VaSpace {
   /** Checks an object offset: a u64 `bigint` aligned to the page size. */
   checkOffset(offset: unknown, what = "offset"): Invalid | undefined {
     if (!isU64(offset)) return new Invalid({ what, reason: "must be a u64 bigint", value: offset })
-    if (offset % this.pageSize !== 0n) {
+    if (!aligned(offset, this.pageSize)) {
       return new Invalid({ what, reason: `must be aligned to the page size ${hex(this.pageSize)}`, value: hex(offset) })
     }
     return undefined
@@ -165,39 +174,47 @@ export class VaSpace {
     // finger: a map applied right after its remaps lands next to the last placed piece
     if (h !== null && h.vm === this && h.end <= va.addr && (h.next === null || h.next.addr >= va.end)) {
       this.tree.insertAfter(h, va)
+    } else if (h !== null && h.vm === this && h.prev !== null && h.addr >= va.end && h.prev.end <= va.addr) {
+      this.tree.insertAfter(h.prev, va)
     } else if (!this.tree.tryInsert(va)) return false
-    this.adopt(va)
+    this.adopt(va, null)
     return true
   }
 
   /** @internal `old` leaves the tree, `piece` (inside old's extent) takes its place. */
   replace(old: VaNode, piece: VaNode): void {
     this.tree.replace(old, piece)
+    // adopt first: when the object is the same, its list (and map entry) never goes empty
+    this.adopt(piece, piece.obj === old.obj ? old.objList : null)
     this.disown(old)
-    this.adopt(piece)
   }
 
   /** @internal `piece` goes right after `anchor` (remap's next piece after its prev piece). */
   linkAfter(anchor: VaNode, piece: VaNode): void {
     this.tree.insertAfter(anchor, piece)
-    this.adopt(piece)
+    this.adopt(piece, piece.obj === anchor.obj ? anchor.objList : null)
   }
 
-  /** Marks `va` as ours and appends it to its object's list (`drm_gpuva_link()`'s list part). */
-  private adopt(va: VaNode): void {
+  /**
+   * Marks `va` as ours and appends it to its object's list (`drm_gpuva_link()`'s list part);
+   * `known` is that list when the caller has it at hand.
+   */
+  private adopt(va: VaNode, known: ObjList | null): void {
     va.vm = this
     this.hint = va
     const obj = va.obj
     if (obj === null) return
-    const list = this.byObj.get(obj)
+    const list = known ?? this.byObj.get(obj)
+    va.objNext = null
     if (list === undefined) {
       va.objPrev = null
-      va.objNext = null
-      this.byObj.set(obj, { head: va, tail: va, count: 1 })
+      const fresh: ObjList = { head: va, tail: va, count: 1 }
+      va.objList = fresh
+      this.byObj.set(obj, fresh)
       return
     }
+    va.objList = list
     va.objPrev = list.tail
-    va.objNext = null
     if (list.tail !== null) list.tail.objNext = va
     list.tail = va
     if (list.head === null) list.head = va
@@ -206,17 +223,16 @@ export class VaSpace {
 
   private disown(va: VaNode): void {
     va.vm = null
-    const obj = va.obj
-    if (obj === null) return
-    const list = this.byObj.get(obj)
-    if (list === undefined) return
+    const list = va.objList
+    if (list === null) return
     if (va.objPrev === null) list.head = va.objNext
     else va.objPrev.objNext = va.objNext
     if (va.objNext === null) list.tail = va.objPrev
     else va.objNext.objPrev = va.objPrev
     va.objPrev = null
     va.objNext = null
-    if (--list.count === 0) this.byObj.delete(obj)
+    va.objList = null
+    if (--list.count === 0 && va.obj !== null) this.byObj.delete(va.obj)
   }
 
   /**
@@ -322,7 +338,8 @@ export class VaSpace {
       let n = 0
       let prev: VaNode | null = null
       for (let v = list.head; v !== null; v = v.objNext) {
-        if (v.obj !== obj || v.vm !== this || v.objPrev !== prev) errors.push(`stale object list for ${obj.name}`)
+        if (v.obj !== obj || v.vm !== this || v.objPrev !== prev || v.objList !== list)
+          errors.push(`stale object list for ${obj.name}`)
         prev = v
         n++
       }

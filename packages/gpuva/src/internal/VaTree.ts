@@ -25,6 +25,13 @@
  */
 import type { GemObject } from "../GpuVa.ts"
 
+/** Head/tail of one object's intrusive VA list in one space (append order = the kernel's link order). */
+export interface ObjList {
+  head: VaNode | null
+  tail: VaNode | null
+  count: number
+}
+
 /** A VA struct and its tree links. `vm` is the owning space while inserted, else `null`. */
 export class VaNode {
   // Field order = memory order: the fields a descent and a split/merge walk read come first, so
@@ -42,6 +49,8 @@ export class VaNode {
   /** Links of the owning space's per-object list (the kernel's vm_bo gpuva list). */
   objPrev: VaNode | null = null
   objNext: VaNode | null = null
+  /** The owning space's list for `obj` while linked into one (saves the per-object map lookup). */
+  objList: ObjList | null = null
   flags = 0
   priv: unknown = undefined
 
@@ -59,6 +68,37 @@ export class VaNode {
     this.offset = offset
     return this
   }
+
+  /** {@link init} with the end already known (`end === addr + range`, the caller's invariant). */
+  initEnd(addr: bigint, range: bigint, end: bigint, obj: GemObject | null, offset: bigint): this {
+    this.addr = addr
+    this.range = range
+    this.end = end
+    this.obj = obj
+    this.offset = offset
+    return this
+  }
+}
+
+/** Opens slot `pos` in a leaf of `n` entries (hand-written: `splice` allocates its result array). */
+const openSlot = (leaf: Leaf, pos: number, n: number): void => {
+  const keys = leaf.keys
+  const vals = leaf.vals
+  for (let i = n; i > pos; i--) {
+    keys[i] = keys[i - 1] as number
+    vals[i] = vals[i - 1] as VaNode
+  }
+}
+
+/** Closes slot `pos` of a leaf of `n` entries. */
+const closeSlot = (leaf: Leaf, pos: number, n: number): void => {
+  const keys = leaf.keys
+  const vals = leaf.vals
+  for (let i = pos + 1; i < n; i++) {
+    keys[i - 1] = keys[i] as number
+    vals[i - 1] = vals[i] as VaNode
+  }
+  vals[n - 1] = null
 }
 
 /** Fan-out: entries per leaf and children per inner node. */
@@ -67,7 +107,8 @@ const M = 64
 class Leaf {
   n = 0
   readonly keys = new Float64Array(M)
-  readonly vals: Array<VaNode> = []
+  /** Fixed length `M`, `null` past `n`: never resized, so inserts and removes allocate nothing. */
+  readonly vals: Array<VaNode | null> = new Array<VaNode | null>(M).fill(null)
 }
 
 /** Child `i` holds entries in `[sep[i], sep[i + 1])`; `sep[0]` is unused (child 0 is unbounded below). */
@@ -172,9 +213,9 @@ export class VaTree {
     else pred.next = node
     if (succ === null) this.tail = node
     else succ.prev = node
-    leaf.keys.copyWithin(pos + 1, pos, n)
+    openSlot(leaf, pos, n)
     leaf.keys[pos] = key
-    leaf.vals.splice(pos, 0, node)
+    leaf.vals[pos] = node
     leaf.n = n + 1
     node.leaf = leaf
     this.size++
@@ -230,9 +271,9 @@ export class VaTree {
     }
     const pos = this.slot(anchor) + 1
     const n = leaf.n
-    leaf.keys.copyWithin(pos + 1, pos, n)
+    openSlot(leaf, pos, n)
     leaf.keys[pos] = Number(node.addr)
-    leaf.vals.splice(pos, 0, node)
+    leaf.vals[pos] = node
     leaf.n = n + 1
     node.leaf = leaf
     node.prev = anchor
@@ -254,9 +295,9 @@ export class VaTree {
     for (let i = half; i < M; i++) {
       const v = leaf.vals[i] as VaNode
       v.leaf = right
-      right.vals.push(v)
+      right.vals[i - half] = v
+      leaf.vals[i] = null
     }
-    leaf.vals.length = half
     leaf.n = half
     right.n = M - half
     const first = right.vals[0] as VaNode
@@ -301,8 +342,7 @@ export class VaTree {
   remove(node: VaNode): void {
     const leaf = node.leaf as Leaf
     const pos = this.slot(node)
-    leaf.keys.copyWithin(pos, pos + 1, leaf.n)
-    leaf.vals.splice(pos, 1)
+    closeSlot(leaf, pos, leaf.n)
     leaf.n--
     if (node.prev === null) this.head = node.next
     else node.prev.next = node.next
@@ -349,7 +389,9 @@ export class VaTree {
       if (node.n === 0 && node !== this.root) errors.push("empty node below the root")
       if (node instanceof Leaf) {
         if (d !== this.depth) errors.push(`leaf at depth ${d}, tree depth ${this.depth}`)
-        if (node.vals.length !== node.n) errors.push("leaf count mismatch")
+        if (node.vals.length !== M || node.vals.findIndex((v) => v === null) !== (node.n < M ? node.n : -1)) {
+          errors.push("leaf count mismatch")
+        }
         for (let i = 0; i < node.n; i++) {
           const v = node.vals[i] as VaNode
           if (node.keys[i] !== Number(v.addr)) errors.push(`bad key at 0x${v.addr.toString(16)}`)
