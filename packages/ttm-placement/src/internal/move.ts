@@ -61,11 +61,12 @@ export const copyMove = (
   to: Resource,
   evict: boolean,
   ctx: OperationCtx
-): Effect.Effect<void, RestartSys | Interrupted> =>
-  Effect.gen(function* () {
-    if (dev.manager(to.memType)?.useTt) yield* populate(dev, held, bo, ctx)
-    yield* commitMove(dev, held, bo, to, evict, ctx)
-  })
+): Effect.Effect<void, RestartSys | Interrupted> => {
+  const overLimit =
+    dev.manager(to.memType)?.useTt === true && !bo.tt?.populated && dev.ttPages + bo.numPages > dev.pageLimit
+  const commit = commitMove(dev, held, bo, to, evict, ctx)
+  return overLimit ? Effect.andThen(populate(dev, held, bo, ctx), commit) : commit
+}
 
 const submitCopy = (dev: Device, bo: Bo, old: Resource | undefined, to: Resource): FenceLike => {
   const deps = fencesUpTo(bo.resv, "write")

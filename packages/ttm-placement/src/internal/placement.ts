@@ -60,14 +60,31 @@ export const compatible = (dev: Device, res: Resource, placement: Placement, for
   return placement.some((p) => inPass(p, force) && (dev.manager(p.memType)?.compatible(res, p) ?? false))
 }
 
-/** Depends on the manager's last pipelined move; `noWaitGpu` makes an unsignalled one a skip. */
-const addPipelinedFence = (dev: Device, held: Held, p: Place, ctx: OperationCtx): Effect.Effect<boolean> => {
+const NEXT: Effect.Effect<"next"> = Effect.succeed("next")
+
+/**
+ * A fresh allocation depends on the manager's last pipelined move (KERNEL fence); with `noWaitGpu`
+ * an unsignalled one frees it again and skips the place (`-EBUSY` → next place).
+ */
+const withPipelinedFence = (
+  dev: Device,
+  held: Held,
+  bo: Bo,
+  p: Place,
+  ctx: OperationCtx,
+  res: Resource
+): Effect.Effect<Resource | "next"> => {
+  track(ctx, bo, res)
   const f = dev.manager(p.memType)?.moveFence
-  if (f === undefined || f.isSignaled) return Effect.succeed(true)
-  if (ctx.noWaitGpu) return Effect.succeed(false)
-  return Effect.as(addFence(held, f, "kernel"), true)
+  if (f === undefined || f.isSignaled) return Effect.succeed(res)
+  if (ctx.noWaitGpu) {
+    freeNow(dev, res)
+    return NEXT
+  }
+  return Effect.as(addFence(held, f, "kernel"), res)
 }
 
+/** One place: allocate; in the eviction pass evict for it (never for SYSTEM). Synchronous when it fits. */
 const tryPlace = (
   dev: Device,
   held: Held,
@@ -75,22 +92,18 @@ const tryPlace = (
   p: Place,
   ctx: OperationCtx,
   force: boolean
-): Effect.Effect<Resource | NoSpace | "next", AllocError> =>
-  Effect.gen(function* () {
-    const man = dev.manager(p.memType)
-    if (man === undefined || !man.used) return "next"
-    let res: Resource | NoSpace | "busy" | undefined = man.tryAlloc(requestOf(bo), p)
-    if (res === undefined) {
-      if (!force || p.memType === MemType.SYSTEM) return "next"
-      res = yield* evictAlloc(dev, man, p, bo, ctx)
-      if (res === "busy") return "next"
-      if (res instanceof NoSpace) return res
-    }
-    track(ctx, bo, res)
-    if (yield* addPipelinedFence(dev, held, p, ctx)) return res
-    freeNow(dev, res)
-    return "next"
+): Effect.Effect<Resource | NoSpace | "next", AllocError> => {
+  const man = dev.manager(p.memType)
+  if (man === undefined || !man.used) return NEXT
+  const res = man.tryAlloc(requestOf(bo), p)
+  if (res !== undefined) return withPipelinedFence(dev, held, bo, p, ctx, res)
+  if (!force || p.memType === MemType.SYSTEM) return NEXT
+  return Effect.flatMap(evictAlloc(dev, man, p, bo, ctx), (r): Effect.Effect<Resource | NoSpace | "next"> => {
+    if (r === "busy") return NEXT
+    if (r instanceof NoSpace) return Effect.succeed(r)
+    return withPipelinedFence(dev, held, bo, p, ctx, r)
   })
+}
 
 /** `ttm_bo_alloc_resource`: one pass over the placement. */
 export const allocResource = (
@@ -100,15 +113,19 @@ export const allocResource = (
   placement: Placement,
   ctx: OperationCtx,
   force: boolean
-): Effect.Effect<Resource | NoSpace, AllocError> =>
-  Effect.gen(function* () {
-    for (const p of placement) {
-      if (!inPass(p, force)) continue
-      const r = yield* tryPlace(dev, held, bo, p, ctx, force)
-      if (r !== "next") return r
+): Effect.Effect<Resource | NoSpace, AllocError> => {
+  const from = (i: number): Effect.Effect<Resource | NoSpace, AllocError> => {
+    for (let k = i; k < placement.length; k++) {
+      const p = placement[k]
+      if (p === undefined || !inPass(p, force)) continue
+      return Effect.flatMap(tryPlace(dev, held, bo, p, ctx, force), (r) =>
+        r === "next" ? from(k + 1) : Effect.succeed(r)
+      )
     }
-    return exhausted
-  })
+    return Effect.succeed(exhausted)
+  }
+  return Effect.suspend(() => from(0))
+}
 
 /** `ttm_bo_mem_space`: pass 1 without eviction, then pass 2 with it. */
 export const memSpace = (
@@ -118,8 +135,6 @@ export const memSpace = (
   placement: Placement,
   ctx: OperationCtx
 ): Effect.Effect<Resource | NoSpace, AllocError> =>
-  Effect.gen(function* () {
-    const first = yield* allocResource(dev, held, bo, placement, ctx, false)
-    if (!(first instanceof NoSpace)) return first
-    return yield* allocResource(dev, held, bo, placement, ctx, true)
-  })
+  Effect.flatMap(allocResource(dev, held, bo, placement, ctx, false), (first) =>
+    first instanceof NoSpace ? allocResource(dev, held, bo, placement, ctx, true) : Effect.succeed(first)
+  )
