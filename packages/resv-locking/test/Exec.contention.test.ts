@@ -5,7 +5,7 @@ import { CurrentTraceSink, collectingSink } from "@drmkit/core"
 import { DmaResv, Exec, Task } from "@drmkit/resv-locking"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber } from "effect"
-import { Bo, names } from "./helpers.ts"
+import { Bo, names, settle } from "./helpers.ts"
 
 describe("drm_exec sub-lists (transaction-lock-list RFC)", () => {
   it.effect("a sub-list is batch-unlocked (newest first) or merged into the parent", () =>
@@ -82,29 +82,34 @@ describe("drm_exec sub-lists (transaction-lock-list RFC)", () => {
 })
 
 describe("drm_exec contention", () => {
-  /** Task A (older ticket) holds `x` until `gate` opens. */
-  const holder = (x: Bo, gate: Deferred.Deferred<void>, locked: Deferred.Deferred<void>) =>
-    Effect.scoped(
-      Effect.gen(function* () {
-        const exec = yield* Exec.make<Bo>()
-        yield* Exec.untilAllLocked(
-          exec,
+  /** Task A, with an older ticket, holds `x` (in an exec) until `release` runs. */
+  const olderHolds = (x: Bo) =>
+    Effect.gen(function* () {
+      const [gate, locked] = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
+      const fiber = yield* Effect.forkChild(
+        Effect.scoped(
           Effect.gen(function* () {
-            yield* Exec.lock(exec, x)
-            yield* Deferred.succeed(locked, undefined)
-            yield* Deferred.await(gate)
+            const exec = yield* Exec.make<Bo>()
+            yield* Exec.untilAllLocked(
+              exec,
+              Effect.gen(function* () {
+                yield* Exec.lock(exec, x)
+                yield* Deferred.succeed(locked, undefined)
+                yield* Deferred.await(gate)
+              })
+            )
           })
         )
-      })
-    )
+      )
+      yield* Deferred.await(locked)
+      return { release: Effect.andThen(Deferred.succeed(gate, undefined), Fiber.join(fiber)) }
+    })
 
   it.effect("the contended object is locked first on the retry; the ticket (stamp) is kept", () =>
     Effect.gen(function* () {
       const log: Array<string> = []
       const [x, y] = [new Bo("X", log), new Bo("Y", log)]
-      const [gate, aLocked] = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
-      const a = yield* Effect.forkChild(holder(x, gate, aLocked))
-      yield* Deferred.await(aLocked)
+      const a = yield* olderHolds(x)
       const stamps: Array<number> = []
       const calls: Array<string> = []
       const sink = collectingSink()
@@ -130,10 +135,9 @@ describe("drm_exec contention", () => {
           })
         ).pipe(Effect.provideService(CurrentTraceSink, sink))
       )
-      for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+      yield* settle
       assert.isTrue(x.resv.mutex.waiterCount === 1, "B sleeps in the slow lock of X")
-      yield* Deferred.succeed(gate, undefined)
-      yield* Fiber.join(a)
+      yield* a.release
       const r = yield* Fiber.join(b)
       assert.deepStrictEqual(r.order, ["X", "Y"], "contended X slow-locked first")
       assert.strictEqual(r.retries, 1)
@@ -155,9 +159,7 @@ describe("drm_exec contention", () => {
     Effect.gen(function* () {
       const log: Array<string> = []
       const [a, b, c, x] = ["a", "b", "c", "X"].map((n) => new Bo(n, log)) as [Bo, Bo, Bo, Bo]
-      const [gate, aLocked] = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
-      const older = yield* Effect.forkChild(holder(x, gate, aLocked))
-      yield* Deferred.await(aLocked)
+      const older = yield* olderHolds(x)
       const b2 = yield* Effect.forkChild(
         Effect.scoped(
           Effect.gen(function* () {
@@ -167,12 +169,11 @@ describe("drm_exec contention", () => {
           })
         )
       )
-      for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+      yield* settle
       assert.deepStrictEqual(log, ["put c", "put b", "put a"], "newest first")
       assert.deepStrictEqual([a.refs, b.refs, c.refs, x.refs], [0, 0, 0, 2], "only A's and the contended ref on X")
       assert.isFalse(DmaResv.isLocked(a.resv) || DmaResv.isLocked(b.resv) || DmaResv.isLocked(c.resv))
-      yield* Deferred.succeed(gate, undefined)
-      yield* Fiber.join(older)
+      yield* older.release
       assert.deepStrictEqual(yield* Fiber.join(b2), ["X", "a", "b", "c"], "the contended X first")
       assert.strictEqual(a.refs + b.refs + c.refs + x.refs, 0)
     })
@@ -181,9 +182,7 @@ describe("drm_exec contention", () => {
   it.effect("a contended object the retried body never asks for again stays locked and tracked until fini", () =>
     Effect.gen(function* () {
       const [x, y] = [new Bo("X"), new Bo("Y")]
-      const [gate, aLocked] = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
-      const older = yield* Effect.forkChild(holder(x, gate, aLocked))
-      yield* Deferred.await(aLocked)
+      const older = yield* olderHolds(x)
       const b = yield* Effect.forkChild(
         Effect.scoped(
           Effect.gen(function* () {
@@ -199,9 +198,8 @@ describe("drm_exec contention", () => {
           })
         )
       )
-      for (let i = 0; i < 10; i++) yield* Effect.yieldNow
-      yield* Deferred.succeed(gate, undefined)
-      yield* Fiber.join(older)
+      yield* settle
+      yield* older.release
       const r = yield* Fiber.join(b)
       assert.deepStrictEqual(r, { order: ["X", "Y"], held: true, refs: 2 }, "tracked + prelocked reference")
       assert.strictEqual(x.refs + y.refs, 0, "fini dropped both")
@@ -212,9 +210,7 @@ describe("drm_exec contention", () => {
   it.effect("the prelocked object unlocked early (sub-list, unlock) is really locked again when asked for", () =>
     Effect.gen(function* () {
       const [x, y, z] = [new Bo("X"), new Bo("Y"), new Bo("Z")]
-      const [gate, aLocked] = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
-      const a = yield* Effect.forkChild(holder(x, gate, aLocked))
-      yield* Deferred.await(aLocked)
+      const a = yield* olderHolds(x)
       const b = yield* Effect.forkChild(
         Effect.scoped(
           Effect.gen(function* () {
@@ -232,9 +228,8 @@ describe("drm_exec contention", () => {
           })
         )
       )
-      for (let i = 0; i < 10; i++) yield* Effect.yieldNow
-      yield* Deferred.succeed(gate, undefined)
-      yield* Fiber.join(a)
+      yield* settle
+      yield* a.release
       const r = yield* Fiber.join(b)
       assert.deepStrictEqual(r, { held: true, order: ["Y", "X"], refs: 1 })
       assert.strictEqual(x.refs + y.refs + z.refs, 0)
@@ -244,9 +239,7 @@ describe("drm_exec contention", () => {
   it.effect("a body that swallows Deadlock is re-run all the same; further locks fail fast", () =>
     Effect.gen(function* () {
       const [x, y, z] = [new Bo("X"), new Bo("Y"), new Bo("Z")]
-      const [gate, aLocked] = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
-      const a = yield* Effect.forkChild(holder(x, gate, aLocked))
-      yield* Deferred.await(aLocked)
+      const a = yield* olderHolds(x)
       const seen: Array<string> = []
       const b = yield* Effect.forkChild(
         Effect.scoped(
@@ -267,10 +260,9 @@ describe("drm_exec contention", () => {
           })
         )
       )
-      for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+      yield* settle
       assert.isFalse(DmaResv.isLocked(z.resv), "Z never locked in the contended pass")
-      yield* Deferred.succeed(gate, undefined)
-      yield* Fiber.join(a)
+      yield* a.release
       assert.deepStrictEqual(yield* Fiber.join(b), ["X", "Y", "Z"])
       assert.deepStrictEqual(seen, ["Deadlock", "Deadlock", "ok", "ok"])
     })
@@ -279,9 +271,7 @@ describe("drm_exec contention", () => {
   it.effect("interruptible exec: a signal while waiting fails the lock with Interrupted", () =>
     Effect.gen(function* () {
       const x = new Bo("X")
-      const [gate, aLocked] = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
-      const a = yield* Effect.forkChild(holder(x, gate, aLocked))
-      yield* Deferred.await(aLocked)
+      const a = yield* olderHolds(x)
       const b = yield* Effect.forkChild(
         Effect.scoped(
           Effect.gen(function* () {
@@ -296,8 +286,7 @@ describe("drm_exec contention", () => {
       assert.strictEqual(e._tag, "Interrupted")
       Task.clearSignal(b.id)
       assert.strictEqual(x.refs, 1, "only A's reference remains")
-      yield* Deferred.succeed(gate, undefined)
-      yield* Fiber.join(a)
+      yield* a.release
       assert.strictEqual(x.refs, 0)
     })
   )
@@ -305,9 +294,7 @@ describe("drm_exec contention", () => {
   it.effect("interrupted slow lock: the error surfaces on the next lock call and the contended ref is dropped", () =>
     Effect.gen(function* () {
       const [x, y] = [new Bo("X"), new Bo("Y")]
-      const [gate, aLocked] = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
-      const a = yield* Effect.forkChild(holder(x, gate, aLocked))
-      yield* Deferred.await(aLocked)
+      const a = yield* olderHolds(x)
       const asked: Array<string> = []
       const b = yield* Effect.forkChild(
         Effect.scoped(
@@ -324,7 +311,7 @@ describe("drm_exec contention", () => {
           })
         )
       )
-      for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+      yield* settle
       assert.strictEqual(x.resv.mutex.waiterCount, 1, "B sleeps in the slow lock of X")
       yield* Task.signal(b.id)
       const e = yield* Effect.flip(Fiber.join(b))
@@ -333,17 +320,14 @@ describe("drm_exec contention", () => {
       assert.deepStrictEqual(asked, ["Y", "Y", "Y:Interrupted"], "X's slow-lock error returned for Y")
       assert.strictEqual(x.refs, 1)
       assert.strictEqual(y.refs, 0)
-      yield* Deferred.succeed(gate, undefined)
-      yield* Fiber.join(a)
+      yield* a.release
     })
   )
 
   it.effect("an uninterruptible exec ignores signals; fiber interruption releases everything", () =>
     Effect.gen(function* () {
       const [x, y] = [new Bo("X"), new Bo("Y")]
-      const [gate, aLocked] = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
-      const a = yield* Effect.forkChild(holder(x, gate, aLocked))
-      yield* Deferred.await(aLocked)
+      const a = yield* olderHolds(x)
       const b = yield* Effect.forkChild(
         Effect.scoped(
           Effect.gen(function* () {
@@ -352,7 +336,7 @@ describe("drm_exec contention", () => {
           })
         )
       )
-      for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+      yield* settle
       yield* Task.signal(b.id)
       for (let i = 0; i < 5; i++) yield* Effect.yieldNow
       assert.isUndefined(b.pollUnsafe(), "still waiting")
@@ -361,8 +345,7 @@ describe("drm_exec contention", () => {
       assert.strictEqual(x.resv.mutex.waiterCount, 0)
       assert.strictEqual(y.refs, 0)
       assert.strictEqual(x.refs, 1)
-      yield* Deferred.succeed(gate, undefined)
-      yield* Fiber.join(a)
+      yield* a.release
       assert.isFalse(DmaResv.isLocked(x.resv) || DmaResv.isLocked(y.resv))
     })
   )

@@ -85,9 +85,6 @@ export const track = <T extends LockItem>(exec: ExecState<T>, obj: T): void => {
   exec.objects.push(obj)
 }
 
-/** Whether `obj` is tracked. */
-export const isTracked = <T extends LockItem>(exec: ExecState<T>, obj: T): boolean => exec.objects.lastIndexOf(obj) >= 0
-
 /**
  * Forgets the prelocked marker when its object is unlocked early (by `unlockObj` or a sub-list),
  * so a later lock of it really locks it again. (The kernel keeps the marker, which would report
