@@ -122,6 +122,12 @@ describe("wait-die", () => {
   )
 })
 
+/** An older ctx holding `a` that, once `go` opens, locks `b` (wounding a younger holder) and unlocks. */
+const olderWounds = (cls: WwMutex.WwClass, a: WwMutex.WwMutex, b: WwMutex.WwMutex, go: Deferred.Deferred<void>) =>
+  txn(cls, [a], (ctx) =>
+    Effect.andThen(Deferred.await(go), Effect.andThen(WwMutex.lock(b, ctx), WwMutex.unlockAll(ctx)))
+  )
+
 describe("wound-wait", () => {
   it.effect("an older requester wounds the younger holder; the holder dies at its next contended lock", () =>
     Effect.gen(function* () {
@@ -130,30 +136,17 @@ describe("wound-wait", () => {
       const gate = yield* Deferred.make<void>()
       const blocker = yield* Effect.forkChild(Effect.andThen(WwMutex.lockNoCtx(x), Deferred.await(gate)))
       yield* settle
-      const oldReady = yield* Deferred.make<WwMutex.AcquireCtx>()
       const go = yield* Deferred.make<void>()
-      const old = yield* Effect.forkChild(
-        Effect.scoped(
-          Effect.gen(function* () {
-            const ctx = yield* WwMutex.acquireCtx(cls)
-            yield* WwMutex.lock(a, ctx)
-            yield* Deferred.succeed(oldReady, ctx)
-            yield* Deferred.await(go)
-            yield* WwMutex.lock(b, ctx) // b held by the younger: wound it, wait
-            yield* WwMutex.unlockAll(ctx)
-          })
-        )
-      )
-      const oldCtx = yield* Deferred.await(oldReady)
+      const old = yield* olderWounds(cls, a, b, go)
       // the younger holds b and sleeps on x (held ctx-less): the wound must wake it
       const young = yield* txn(cls, [b], (ctx) => Effect.flip(WwMutex.lock(x, ctx)))
-      assert.isBelow(oldCtx.stamp, young.ctx.stamp)
+      assert.isBelow(old.ctx.stamp, young.ctx.stamp)
       yield* settle
       assert.isFalse(young.ctx.isWounded)
       yield* Deferred.succeed(go, undefined)
       const e = yield* Fiber.join(young.fiber)
       assert.instanceOf(e, Deadlock, "the wounded sleeper is woken and dies")
-      yield* Fiber.join(old)
+      yield* Fiber.join(old.fiber)
       yield* Deferred.succeed(gate, undefined)
       yield* Fiber.join(blocker)
     })
@@ -162,21 +155,8 @@ describe("wound-wait", () => {
     Effect.gen(function* () {
       const cls = WwMutex.WwClass.woundWait("lazy")
       const [a, b, c] = [WwMutex.make(cls, "a"), WwMutex.make(cls, "b"), WwMutex.make(cls, "c")]
-      const oldReady = yield* Deferred.make<WwMutex.AcquireCtx>()
       const go = yield* Deferred.make<void>()
-      const old = yield* Effect.forkChild(
-        Effect.scoped(
-          Effect.gen(function* () {
-            const ctx = yield* WwMutex.acquireCtx(cls)
-            yield* WwMutex.lock(a, ctx)
-            yield* Deferred.succeed(oldReady, ctx)
-            yield* Deferred.await(go)
-            yield* WwMutex.lock(b, ctx)
-            yield* WwMutex.unlockAll(ctx)
-          })
-        )
-      )
-      yield* Deferred.await(oldReady)
+      const old = yield* olderWounds(cls, a, b, go)
       const proceed = yield* Deferred.make<void>()
       const young = yield* txn(cls, [b], (ctx) =>
         Effect.gen(function* () {
@@ -191,27 +171,15 @@ describe("wound-wait", () => {
       yield* settle
       yield* Deferred.succeed(proceed, undefined)
       assert.strictEqual(yield* Fiber.join(young.fiber), "finished")
-      yield* Fiber.join(old)
+      yield* Fiber.join(old.fiber)
     })
   )
   it.effect("the wound is sticky until the next lock with nothing held", () =>
     Effect.gen(function* () {
       const cls = WwMutex.WwClass.woundWait("sticky")
       const [a, b, c] = [WwMutex.make(cls, "a"), WwMutex.make(cls, "b"), WwMutex.make(cls, "c")]
-      const [oldReady, go] = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
-      const old = yield* Effect.forkChild(
-        Effect.scoped(
-          Effect.gen(function* () {
-            const ctx = yield* WwMutex.acquireCtx(cls)
-            yield* WwMutex.lock(a, ctx)
-            yield* Deferred.succeed(oldReady, undefined)
-            yield* Deferred.await(go)
-            yield* WwMutex.lock(b, ctx) // held by the younger: wound it and wait
-            yield* WwMutex.unlockAll(ctx)
-          })
-        )
-      )
-      yield* Deferred.await(oldReady)
+      const go = yield* Deferred.make<void>()
+      const old = yield* olderWounds(cls, a, b, go)
       const young = yield* WwMutex.acquireInit(cls)
       yield* WwMutex.lock(b, young)
       yield* Deferred.succeed(go, undefined)
@@ -219,7 +187,7 @@ describe("wound-wait", () => {
       assert.isTrue(young.isWounded, "the older waiter wounded the holder")
       yield* WwMutex.unlockAll(young)
       assert.isTrue(young.isWounded, "still wounded after backing off")
-      yield* Fiber.join(old)
+      yield* Fiber.join(old.fiber)
       yield* WwMutex.lock(c, young)
       assert.isFalse(young.isWounded, "cleared by the next lock with nothing held")
       yield* WwMutex.unlockAll(young)
