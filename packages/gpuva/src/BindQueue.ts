@@ -29,13 +29,11 @@ import type { PageTable } from "@drmkit/gpu"
 import { DmaFence, DmaResv, Exec } from "@drmkit/resv-locking"
 import { Effect, Fiber, Queue, type Scope } from "effect"
 import * as Allocator from "./Allocator.ts"
-import type { GemObject } from "./GpuVa.ts"
 import * as GpuVm from "./GpuVm.ts"
 import { roundOut } from "./internal/rangeFences.ts"
 import { Staged } from "./internal/stage.ts"
 import type * as PageTables from "./PageTables.ts"
 import * as VmBind from "./VmBind.ts"
-import type * as VmBo from "./VmBo.ts"
 
 /**
  * A submitted bind job.
@@ -91,31 +89,35 @@ export interface SubmitOptions {
   readonly inFences?: ReadonlyArray<DmaFence.DmaFence>
 }
 
-const pagesOf = (vm: GpuVm.GpuVm<unknown>): PageTables.VmPageTables => {
-  const pt = vm.pageTables
-  if (pt === undefined) throw new Invalid({ what: "vm", reason: "VM_BIND needs a VM with page tables" })
-  return pt
-}
-
 /**
- * runJob: wait for the dependencies (the previous job of the queue has completed: the worker runs
- * one job at a time), write the page tables in one submission, signal, free retired tables.
+ * runJob (`drm_sched_backend_ops.run_job` of a bind queue; xe `xe_pt_update_ops_run()` + the PT
+ * job): wait for the dependencies (the previous job of the queue has completed: the worker runs
+ * one job at a time), then — inside the fence-signalling section, where nothing may be allocated —
+ * write the page tables in one submission, retire the tables the plan freed and signal. A job
+ * queued behind a failure on a killed VM is not run: it is cancelled with the VM's error (xe
+ * signals the jobs of a banned VM with `-ECANCELED`).
  */
 const runJob = (q: BindQueue, job: BindJob) =>
   Effect.gen(function* () {
-    const pt = pagesOf(q.vm)
     for (const f of job.deps) yield* Effect.orDie(DmaFence.wait(f))
-    const exit = yield* Effect.exit(Allocator.signalling(job.update.run))
-    // The job's writes are done: tables it unlinked may be reused by later plans. Retire before
-    // signalling, so a waiter woken by the fence sees them free.
-    pt.retire(job.plan)
-    q.completed += 1
-    if (exit._tag === "Success") job.fence.signal()
-    else {
-      const error = new Error(`page-table job failed: ${String(exit.cause)}`)
-      q.vm.killed ??= error
-      job.fence.signal(error)
-    }
+    yield* Allocator.signalling(
+      Effect.gen(function* () {
+        const killed = q.vm.killed
+        if (killed !== undefined) job.update.release()
+        const exit = killed === undefined ? yield* Effect.exit(job.update.run) : undefined
+        // The job's writes are done: tables it unlinked may be reused by later plans. Retire before
+        // signalling, so a waiter woken by the fence sees them free.
+        q.vm.pageTables?.retire(job.plan)
+        q.completed += 1
+        if (exit?._tag === "Success") {
+          job.fence.signal()
+          return
+        }
+        const error = killed ?? new Error(`page-table job failed: ${String(exit?.cause)}`)
+        q.vm.killed ??= error
+        job.fence.signal(error)
+      })
+    )
   })
 
 /**
@@ -173,11 +175,6 @@ const lockSet = (vm: GpuVm.GpuVm<unknown>, ops: ReadonlyArray<VmBind.BindOp>): S
   return out
 }
 
-const lockOf =
-  (vm: GpuVm.GpuVm<unknown>, locks: GpuVm.Locks) =>
-  (obj: GemObject): VmBo.GpuvaLock =>
-    GpuVm.heldOf(locks, (obj.resv ?? vm.resv) as DmaResv.DmaResv)
-
 /** Stages and plans the array; unwinds on failure. Synchronous: no other fiber can interleave. */
 const stageAndPlan = (
   vm: GpuVm.GpuVm<unknown>,
@@ -185,7 +182,7 @@ const stageAndPlan = (
   ops: ReadonlyArray<VmBind.BindOp>,
   locks: GpuVm.Locks
 ): { stage: Staged; plan: PageTable.Plan } | NoMemory | Invalid => {
-  const stage = new Staged(vm.space, vm, vm.allocator, lockOf(vm, locks), pt.levels)
+  const stage = new Staged(vm.space, vm, vm.allocator, (obj) => GpuVm.heldOfObject(vm, locks, obj), pt.levels)
   const fail = <E>(e: E): E => {
     stage.unwind()
     return e

@@ -16,6 +16,7 @@ import type { Already, Deadlock, Interrupted, Invalid } from "@drmkit/core"
 import { type DmaFence, DmaResv, Exec, type Held } from "@drmkit/resv-locking"
 import { Effect, type Scope, Semaphore } from "effect"
 import * as Allocator from "./Allocator.ts"
+import type { GemObject } from "./GpuVa.ts"
 import * as RangeFences from "./internal/rangeFences.ts"
 import type * as PageTables from "./PageTables.ts"
 import type * as VaSpace from "./VaSpace.ts"
@@ -95,15 +96,6 @@ export class GpuVm<E = never> implements VmBo.VmLike {
 export const make = <E = never>(options: Options<E>): GpuVm<E> => new GpuVm(options)
 
 /**
- * `drm_gpuvm_is_extobj()`.
- *
- * @since 0.1.0
- * @category predicates
- */
-export const isExtobj = (vm: VmBo.VmLike, obj: { readonly resv?: unknown }): boolean =>
-  obj.resv !== undefined && obj.resv !== vm.resv
-
-/**
  * The reservation objects a VM-wide transaction must lock: the VM's common resv first, then every
  * external object's (`drm_gpuvm_prepare_vm()` + `drm_gpuvm_prepare_objects()`), without
  * duplicates.
@@ -144,7 +136,7 @@ export const resvsOfRange = (vm: GpuVm<unknown>, addr: bigint, range: bigint): A
 export const validate = <E>(vm: GpuVm<E>, locks: Locks): Effect.Effect<void, E> =>
   Effect.gen(function* () {
     for (const b of [...vm.evicted]) {
-      const held = heldOf(locks, (b.obj.resv ?? vm.resv) as DmaResv.DmaResv)
+      const held = heldOfObject(vm, locks, b.obj)
       if (vm.ops.vmBoValidate !== undefined) yield* vm.ops.vmBoValidate(b, held)
       VmBo.evict(b, false, held)
     }
@@ -170,6 +162,30 @@ export const heldOf = (locks: Locks, resv: DmaResv.DmaResv): Held.Held<DmaResv.D
   if (h === undefined || !DmaResv.isHeld(resv)) throw new VmBo.LockNotHeld(`${resv.name} is not locked by this task`)
   return h
 }
+
+/**
+ * The reservation object protecting `obj` in `vm`: its own, or the VM's common resv for a private
+ * object that has none (`obj->resv == drm_gpuvm_resv(gpuvm)`). A non-`DmaResv` resv is API misuse
+ * (a `LockNotHeld` defect).
+ *
+ * @since 0.1.0
+ * @category locking
+ */
+export const resvOf = (vm: GpuVm<unknown>, obj: GemObject): DmaResv.DmaResv => {
+  const resv = obj.resv ?? vm.resv
+  if (!(resv instanceof DmaResv.DmaResv)) throw new VmBo.LockNotHeld(`${obj.name}'s resv is not a DmaResv`)
+  return resv
+}
+
+/**
+ * The witness of `obj`'s reservation lock ({@link resvOf}) from a transaction — what the object's
+ * gpuva list and evict state need (`dma_resv_assert_held(obj->resv)`); a defect when not held.
+ *
+ * @since 0.1.0
+ * @category locking
+ */
+export const heldOfObject = (vm: GpuVm<unknown>, locks: Locks, obj: GemObject): Held.Held<DmaResv.DmaResv> =>
+  heldOf(locks, resvOf(vm, obj))
 
 /**
  * Errors of a lock step inside an exec loop (`Deadlock` is handled by the loop).

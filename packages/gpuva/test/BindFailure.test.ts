@@ -1,18 +1,8 @@
 import { Allocator, BindQueue, GpuVm, PageTables, VmBind, VmBo } from "@drmkit/gpuva"
+import { DmaFence } from "@drmkit/resv-locking"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
-import { check, cpuVm, GiB, KiB, MiB, object, scattered, tree } from "./helpers.ts"
-
-const bindAndCheck = (q: BindQueue.BindQueue, ops: ReadonlyArray<VmBind.BindOp>) =>
-  Effect.gen(function* () {
-    const job = yield* BindQueue.submit(q, ops)
-    yield* BindQueue.flush(q)
-    assert.isTrue(job.fence.isSignaled)
-    assert.isUndefined(job.fence.error)
-    assert.deepStrictEqual(yield* check(q.vm), [])
-    assert.deepStrictEqual(q.vm.space.check(), [])
-    return job
-  })
+import { bindAndCheck, check, cpuVm, GiB, KiB, MiB, object, scattered, tree, wrapRun } from "./helpers.ts"
 
 describe("a failed bind changes nothing", () => {
   const snapshot = (s: ReturnType<typeof cpuVm>, objs: ReadonlyArray<VmBind.BindObject>) => ({
@@ -20,6 +10,8 @@ describe("a failed bind changes nothing", () => {
     memory: Array.from(s.cpu.memory.subarray(0, 1024 * 64)).join(","),
     tables: s.vm.pageTables!.shadow.tablesInUse,
     extobjs: [...s.vm.extobjs].map((b) => b.obj.name),
+    rangeFences: s.vm.rangeFences.size,
+    evicted: s.vm.evicted.size,
     vmBos: objs.map((o) => [VmBo.peek(s.vm, o)?.refs, VmBo.peek(s.vm, o)?.vas.size]),
     fences: [s.vm.resv, ...objs.map((o) => o.resv)].map((r) => r.fenceCount)
   })
@@ -112,27 +104,30 @@ describe("a failed page-table job", () => {
   it.effect("signals its fence with the error and kills the VM (no further binds)", () =>
     Effect.gen(function* () {
       const s = cpuVm()
-      const real = s.vm.pageTables!.executor
-      let n = 0
-      const flaky: PageTables.Executor = {
-        ...real,
-        prepare: (plan) =>
-          Effect.map(real.prepare(plan), (p) => ({
-            ...p,
-            run: ++n === 2 ? Effect.fail(new Error("GPU hang")) : p.run
-          }))
-      }
+      const runs: Array<number> = []
+      const flaky = wrapRun(s.vm.pageTables!.executor, (p, n) =>
+        Effect.suspend(() => {
+          runs.push(n)
+          return n === 2 ? Effect.fail(new Error("GPU hang")) : p.run
+        })
+      )
       const vm = GpuVm.make({
         space: s.vm.space,
         pageTables: PageTables.make({ tables: 64, executor: flaky })
       })
       const q = yield* BindQueue.make(vm)
       const a = object("a", 2n * MiB)
+      const gate = DmaFence.make(DmaFence.contextAlloc("gate"))
       const ok = yield* BindQueue.submit(q, [VmBind.map(GiB, 2n * MiB, a)])
-      const bad = yield* BindQueue.submit(q, [VmBind.unmap(GiB, 4n * KiB)])
+      const bad = yield* BindQueue.submit(q, [VmBind.unmap(GiB, 4n * KiB)], { inFences: [gate] })
+      const behind = yield* BindQueue.submit(q, [VmBind.unmap(GiB + 64n * KiB, 4n * KiB)])
+      gate.signal()
       yield* BindQueue.flush(q)
       assert.isUndefined(ok.fence.error)
       assert.include(bad.fence.error?.message, "GPU hang")
+      assert.include(behind.fence.error?.message, "GPU hang", "a job queued behind the failure is cancelled")
+      assert.strictEqual(runs.length, 2, "the cancelled job never reached the executor")
+      assert.strictEqual(q.completed, 3)
       const e = yield* Effect.flip(BindQueue.submit(q, [VmBind.unmap(GiB, 4n * KiB)]))
       assert.strictEqual(e._tag, "Invalid")
       assert.include(e.message, "ECANCELED")

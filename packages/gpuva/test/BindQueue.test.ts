@@ -2,18 +2,7 @@ import { BindQueue, GpuVa, GpuVm, VmBind, VmBo } from "@drmkit/gpuva"
 import { DmaFence, DmaResv, Exec } from "@drmkit/resv-locking"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { check, cpuVm, GiB, KiB, MiB, object, scattered, tree } from "./helpers.ts"
-
-const bindAndCheck = (q: BindQueue.BindQueue, ops: ReadonlyArray<VmBind.BindOp>) =>
-  Effect.gen(function* () {
-    const job = yield* BindQueue.submit(q, ops)
-    yield* BindQueue.flush(q)
-    assert.isTrue(job.fence.isSignaled)
-    assert.isUndefined(job.fence.error)
-    assert.deepStrictEqual(yield* check(q.vm), [])
-    assert.deepStrictEqual(q.vm.space.check(), [])
-    return job
-  })
+import { bindAndCheck, check, cpuVm, entriesWritten, GiB, KiB, MiB, object, scattered, tree } from "./helpers.ts"
 
 describe("VM_BIND on the CPU reference", () => {
   it.effect("map, remap and unmap keep page tables and VA tree in agreement", () =>
@@ -96,8 +85,45 @@ describe("VM_BIND on the CPU reference", () => {
       const a = scattered("a", 8n * MiB)
       yield* bindAndCheck(q, [VmBind.map(GiB, 8n * MiB, a)])
       const job = yield* bindAndCheck(q, [VmBind.unmap(GiB + 3n * MiB, 16n * KiB)])
-      const entries = job.plan.descriptors.reduce((s, d) => s + d.count, 0)
-      assert.strictEqual(entries, 4, "4 PTEs cleared; the 2044 surviving PTEs are untouched")
+      assert.strictEqual(entriesWritten(job), 4, "4 PTEs cleared; the 2044 surviving PTEs are untouched")
+    })
+  )
+
+  it.effect("huge leaves exactly where range and backing are aligned (xe_pt_hugepte_possible)", () =>
+    Effect.gen(function* () {
+      const { vm } = cpuVm()
+      const q = yield* BindQueue.make(vm)
+      const a = object("a", 2n * GiB, undefined, 1 << 18) // backing 1 GiB aligned
+      const base = 4n * GiB
+      /** Tables the bind allocated per level [0, 1, 2]: no level-0 table = no 4 KiB PTEs. */
+      const tables = (ops: ReadonlyArray<VmBind.BindOp>) =>
+        Effect.gen(function* () {
+          const job = yield* bindAndCheck(q, ops)
+          yield* bindAndCheck(q, [VmBind.unmap(base, 2n * GiB)])
+          return [0, 1, 2].map((l) => job.plan.allocated.filter((t) => t.level === l).length)
+        })
+      const skewed: VmBind.BindObject = {
+        ...a,
+        name: "skewed",
+        frames: { _tag: "Contiguous", baseFrame: (1 << 21) + 1 }
+      }
+      assert.deepStrictEqual(yield* tables([VmBind.map(base, 2n * MiB, a)]), [0, 1, 1], "one 2 MiB leaf")
+      assert.deepStrictEqual(yield* tables([VmBind.map(base + GiB, GiB, a)]), [0, 0, 1], "one 1 GiB leaf")
+      assert.deepStrictEqual(yield* tables([VmBind.mapNull(base, 2n * MiB)]), [0, 1, 1], "NULL: 2 MiB leaf")
+      assert.deepStrictEqual(
+        yield* tables([VmBind.map(base, 2n * MiB + 4n * KiB, a)]),
+        [1, 1, 1],
+        "2 MiB leaf + one 4 KiB table for the tail"
+      )
+      for (const [why, op] of [
+        ["backing offset not 2 MiB aligned", VmBind.map(base, 2n * MiB, a, 4n * KiB)],
+        ["backing frame not 2 MiB aligned", VmBind.map(base, 2n * MiB, skewed)],
+        ["scattered backing", VmBind.map(base, 2n * MiB, scattered("s", 2n * MiB))],
+        ["VA not 2 MiB aligned", VmBind.map(base + 4n * KiB, 2n * MiB, a)]
+      ] as const) {
+        const n = yield* tables([op])
+        assert.isAtLeast(n[0] ?? 0, 1, `${why}: 4 KiB PTEs`)
+      }
     })
   )
 
@@ -108,8 +134,7 @@ describe("VM_BIND on the CPU reference", () => {
       const a = object("a", 4n * MiB)
       yield* bindAndCheck(q, [VmBind.map(GiB, 64n * KiB, a)])
       const job = yield* bindAndCheck(q, [VmBind.map(GiB, 128n * KiB, a)])
-      const entries = job.plan.descriptors.reduce((s, d) => s + d.count, 0)
-      assert.strictEqual(entries, 16, "only the 16 new 4 KiB PTEs are written")
+      assert.strictEqual(entriesWritten(job), 16, "only the 16 new 4 KiB PTEs are written")
     })
   )
 

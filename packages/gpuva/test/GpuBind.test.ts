@@ -2,7 +2,7 @@ import { CpuPageTables, GpuDevice, GpuPageTables } from "@drmkit/gpu"
 import { Allocator, BindQueue, GpuVm, PageTables, VaSpace, Verify, VmBind, VmBo } from "@drmkit/gpuva"
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
-import { GiB, KiB, MiB, object, scattered } from "./helpers.ts"
+import { GiB, KiB, MiB, object, scattered, wrapRun } from "./helpers.ts"
 
 const TABLES = 512
 
@@ -12,17 +12,12 @@ const gpuVm = Effect.gen(function* () {
   const arena = yield* GpuPageTables.make(gpu, TABLES)
   const cpu = new CpuPageTables.CpuPageTables(TABLES)
   const onGpu = PageTables.gpuExecutor(arena)
-  const both: PageTables.Executor = {
-    ...onGpu,
-    prepare: (plan) =>
-      Effect.map(onGpu.prepare(plan), (p) => ({
-        ...p,
-        run: Effect.andThen(p.run, () => {
-          const err = cpu.apply(plan)
-          return err === undefined ? Effect.void : Effect.fail(new Error(err.message))
-        })
-      }))
-  }
+  const both = wrapRun(onGpu, (p, _n, plan) =>
+    Effect.andThen(p.run, () => {
+      const err = cpu.apply(plan)
+      return err === undefined ? Effect.void : Effect.fail(new Error(err.message))
+    })
+  )
   const space = VaSpace.makeUnsafe({ name: "gpu-vm", start: 0n, range: 1n << 40n, pageSize: 4096n })
   const vm = GpuVm.make({ space, pageTables: PageTables.make({ tables: TABLES, executor: both }) })
   return { vm, arena, cpu, onGpu }
@@ -93,16 +88,9 @@ layer(GpuDevice.layer({ debug: true, label: "gpuva-test" }), { timeout: 120_000 
       Effect.gen(function* () {
         const gpu = yield* GpuDevice.GpuDevice
         const arena = yield* GpuPageTables.make(gpu, 64)
-        const real = PageTables.gpuExecutor(arena)
-        let n = 0
-        const lossy: PageTables.Executor = {
-          ...real,
-          prepare: (plan) =>
-            Effect.map(real.prepare(plan), (p) => ({
-              ...p,
-              run: ++n === 2 ? Effect.sync(() => p.release()) : p.run
-            }))
-        }
+        const lossy = wrapRun(PageTables.gpuExecutor(arena), (p, n) =>
+          n === 2 ? Effect.sync(() => p.release()) : p.run
+        )
         const space = VaSpace.makeUnsafe({ name: "lossy", start: 0n, range: 1n << 40n, pageSize: 4096n })
         const vm = GpuVm.make({ space, pageTables: PageTables.make({ tables: 64, executor: lossy }) })
         const q = yield* BindQueue.make(vm)

@@ -219,6 +219,35 @@ describe("evict list and validate", () => {
 
 describe("exec locking and fences", () => {
   it.effect(
+    "execLock + prepareRange: the range's objects join the same transaction, an extobj in range only once",
+    () =>
+      Effect.gen(function* () {
+        const vm = GpuVm.make({ space: space() })
+        const [e1, inRange, outside] = [object("e1", 2n * MiB), object("r", 2n * MiB), object("o", 2n * MiB)]
+        const b1 = yield* withResv(e1.resv, (h) => VmBo.obtain(vm, e1, h) as VmBo.VmBo)
+        VmBo.extobjAdd(b1)
+        const at = (addr: bigint, obj: GpuVa.GemObject | null) =>
+          Effect.fromResult(vm.space.insert(GpuVa.make({ addr, range: MiB, obj, offset: 0n })))
+        yield* at(GiB, e1)
+        yield* at(GiB + MiB, inRange)
+        yield* at(GiB + 2n * MiB, null)
+        yield* at(4n * GiB, outside)
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const exec = yield* GpuVm.execLock(vm, 1, (e) => GpuVm.prepareRange(e, vm, GiB, 3n * MiB, 1))
+            assert.deepStrictEqual(Exec.lockedObjects(exec), [vm.resv, e1.resv, inRange.resv])
+            assert.isFalse(DmaResv.isLocked(outside.resv))
+            assert.strictEqual(GpuVm.heldOfObject(vm, exec, inRange).target, inRange.resv)
+            const fence = DmaFence.make(DmaFence.contextAlloc("job"))
+            yield* GpuVm.resvAddFence(vm, exec, fence, "bookkeep", "bookkeep")
+            assert.include(yield* DmaResv.getFences(inRange.resv, "bookkeep"), fence, "range objects are fenced too")
+          })
+        )
+        for (const o of [e1, inRange]) assert.isFalse(DmaResv.isLocked(o.resv))
+      })
+  )
+
+  it.effect(
     "execLock locks the VM resv, every extobj and the range's objects in one transaction; resvAddFence uses private / extobj usages",
     () =>
       Effect.gen(function* () {

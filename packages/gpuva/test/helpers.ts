@@ -1,6 +1,7 @@
 import { CpuPageTables } from "@drmkit/gpu"
-import { Allocator, GpuVm, PageTables, VaSpace, Verify, type VmBind } from "@drmkit/gpuva"
+import { Allocator, BindQueue, GpuVm, PageTables, VaSpace, Verify, type VmBind } from "@drmkit/gpuva"
 import { DmaResv } from "@drmkit/resv-locking"
+import { assert } from "@effect/vitest"
 import { Effect } from "effect"
 
 export const KiB = 1024n
@@ -56,3 +57,34 @@ export const check = (vm: GpuVm.GpuVm<unknown>, unmapped = 64) =>
 /** The tree as plain tuples `[addr, range, objName | null, offset]`. */
 export const tree = (vm: GpuVm.GpuVm<unknown>) =>
   [...vm.space].map((va) => [va.addr, va.range, va.obj?.name ?? null, va.offset] as const)
+
+/** Submits `ops`, waits for the job and checks fence, translation (page tables == VA tree) and tree. */
+export const bindAndCheck = (q: BindQueue.BindQueue, ops: ReadonlyArray<VmBind.BindOp>) =>
+  Effect.gen(function* () {
+    const job = yield* BindQueue.submit(q, ops)
+    yield* BindQueue.flush(q)
+    assert.isTrue(job.fence.isSignaled)
+    assert.isUndefined(job.fence.error)
+    assert.deepStrictEqual(yield* check(q.vm), [])
+    assert.deepStrictEqual(q.vm.space.check(), [])
+    return job
+  })
+
+/** Page-table entries a job writes (sum of its descriptors' counts). */
+export const entriesWritten = (job: BindQueue.BindJob): number => job.plan.descriptors.reduce((s, d) => s + d.count, 0)
+
+/** `executor` with the `run` of the n-th (1-based) prepared job replaced by `run(original, n)`. */
+export const wrapRun = (
+  executor: PageTables.Executor,
+  run: (
+    p: PageTables.Prepared,
+    n: number,
+    plan: Parameters<PageTables.Executor["prepare"]>[0]
+  ) => Effect.Effect<void, Error>
+): PageTables.Executor => {
+  let n = 0
+  return {
+    ...executor,
+    prepare: (plan) => Effect.map(executor.prepare(plan), (p) => ({ ...p, run: run(p, ++n, plan) }))
+  }
+}

@@ -14,6 +14,7 @@ import { Result } from "effect"
 import type { Allocator } from "../Allocator.ts"
 import { alloc as allocVa, Flags, type GemObject, type GpuVa, type MapArgs } from "../GpuVa.ts"
 import * as Ops from "../Ops.ts"
+import { worstCaseTables } from "../PageTables.ts"
 import * as SplitMerge from "../SplitMerge.ts"
 import type { VaSpace } from "../VaSpace.ts"
 import type { BindObject, BindOp, MapFlags } from "../VmBind.ts"
@@ -94,7 +95,7 @@ export class Staged {
     const end = addr + range
     if (this.lo === undefined || addr < this.lo) this.lo = addr
     if (this.hi === undefined || end > this.hi) this.hi = end
-    this.ptWorstCase += worst(range, this.levels)
+    this.ptWorstCase += worstCaseTables(range / PAGE, this.levels)
   }
 
   private pt(op: PageTable.Op): void {
@@ -248,17 +249,3 @@ export class Staged {
     this.undo.length = 0
   }
 }
-
-/** Worst-case page-table pages for an op over `range` bytes. */
-const worst = (range: bigint, levels: number): number => {
-  let total = 0n
-  const pages = range / PAGE
-  for (let l = 1; l < levels; l++) {
-    const span = 512n ** BigInt(l)
-    total += (pages + span - 1n) / span + 1n
-  }
-  return Number(total)
-}
-
-/** Map flags a VA was bound with. */
-export const flagsOf = (va: GpuVa): MapFlags | undefined => vaFlags.get(va)
