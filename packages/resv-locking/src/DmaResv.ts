@@ -100,13 +100,21 @@ export {
   waitTimeout
 } from "./internal/resvQueries.ts"
 
+const requireUsage = (usage: Usage): UsageRank => {
+  const r = usageRank(usage)
+  if (r === undefined) throw invalidUsage(usage)
+  return r
+}
+
 /**
- * Orders two usages: negative when `a` is stronger (seen by more queries) than `b`.
+ * Orders two usages by `enum dma_resv_usage` value: negative when `a` is stronger (seen by more
+ * queries) than `b`.
  *
+ * @throws Invalid for an unknown usage.
  * @since 0.1.0
  * @category usage
  */
-export const compareUsage = (a: Usage, b: Usage): number => (usageRank(a) ?? 0) - (usageRank(b) ?? 0)
+export const compareUsage = (a: Usage, b: Usage): number => requireUsage(a) - requireUsage(b)
 
 /**
  * The usage a new access must wait for: a writer waits for `read` (reads and writes), a reader
@@ -296,12 +304,6 @@ export interface Iter extends Iterable<DmaFence.DmaFence> {
   readonly usage: Usage
   /** First fence after a (re)start. Models `dma_resv_iter_is_restarted()`. */
   readonly isRestarted: boolean
-}
-
-const requireUsage = (usage: Usage): UsageRank => {
-  const r = usageRank(usage)
-  if (r === undefined) throw invalidUsage(usage)
-  return r
 }
 
 /**

@@ -135,6 +135,7 @@ describe("bad input", () => {
       for (const op of failures) assert.instanceOf(yield* Effect.flip(op), Invalid)
       assert.throws(() => DmaResv.iter(held, bogus), Invalid)
       assert.throws(() => DmaResv.iterUnlocked(resv, bogus), Invalid)
+      assert.throws(() => DmaResv.compareUsage(bogus, "read"), Invalid)
       assert.deepStrictEqual([...DmaResv.iter(held, "bookkeep")], [f], "the table is unchanged")
       assert.strictEqual(resv.freeSlots, slots)
       yield* DmaResv.unlock(held)
