@@ -173,7 +173,18 @@ const check = (dev: Device.Device, m: Model, where: string, before: Map<BufferOb
 const runSequence = (ops: ReadonlyArray<Op>) =>
   Effect.scoped(
     Effect.gen(function* () {
-      const dev = yield* makeDevice({ vram: 512 * KiB, tt: 512 * KiB, pageLimit: 96 })
+      // VRAM -> SYSTEM moves bounce through TT (a multihop driver hook, as in the KUnit helpers).
+      const dev = yield* makeDevice({
+        vram: 512 * KiB,
+        tt: 512 * KiB,
+        pageLimit: 96,
+        funcs: {
+          move: (bo, to) =>
+            bo.resource?.memType === MemType.VRAM && to.memType === MemType.SYSTEM
+              ? { _tag: "Hop", place: place(MemType.TT) }
+              : { _tag: "Copy" }
+        }
+      })
       const m: Model = { bos: [], expected: new Map(), touched: new Set() }
       for (const [n, op] of ops.entries()) {
         const before = new Map(m.bos.map((b) => [b, placeOf(b)]))

@@ -45,15 +45,15 @@ const tryLockVictim = (w: Walk, bo: Bo): Effect.Effect<{ held: Held; own: boolea
 
 /** Trylock first; in a ticket walk, one blocking ticket lock (`ttm_lru_walk_ticketlock`). */
 const lockVictim = (w: Walk, bo: Bo): Effect.Effect<{ held: Held; own: boolean } | "skip" | "deadlock"> =>
-  Effect.gen(function* () {
-    const quick = yield* tryLockVictim(w, bo)
-    if (quick !== undefined) return quick
+  Effect.flatMap(tryLockVictim(w, bo), (quick): Effect.Effect<{ held: Held; own: boolean } | "skip" | "deadlock"> => {
+    if (quick !== undefined) return Effect.succeed(quick)
     const ticket = w.ticket
-    if (ticket === undefined) return "skip"
-    const r = yield* Effect.result(lock(bo.resv, ticket))
-    if (r._tag === "Failure") return r.failure._tag === "Deadlock" ? "deadlock" : "skip"
-    w.ticket = undefined
-    return { held: r.success, own: true }
+    if (ticket === undefined) return Effect.succeed("skip" as const)
+    return Effect.map(Effect.result(lock(bo.resv, ticket)), (r) => {
+      if (r._tag === "Failure") return r.failure._tag === "Deadlock" ? ("deadlock" as const) : ("skip" as const)
+      w.ticket = undefined
+      return { held: r.success, own: true }
+    })
   })
 
 /** `ttm_bo_evict`: to the driver's evict placement (empty: purge), moving with eviction allowed. */
@@ -86,17 +86,19 @@ const processVictim = (w: Walk, bo: Bo, held: Held): Effect.Effect<Step, MoveErr
     return yield* evictBo(w.dev, held, bo, w.ctx).pipe(Effect.catchTag("Busy", () => Effect.succeed<Step>("skip")))
   })
 
-const visit = (w: Walk, res: Resource): Effect.Effect<Step | "deadlock", MoveError> =>
-  Effect.gen(function* () {
-    const bo = boOf(res)
-    if (bo === undefined || bo === w.evictor || res.where !== "lru") return "skip"
-    const l = yield* lockVictim(w, bo)
-    if (l === "skip" || l === "deadlock") return l
-    return yield* Effect.ensuring(
-      bo.resource === res ? processVictim(w, bo, l.held) : Effect.succeed<Step>("skip"),
+const SKIP: Effect.Effect<Step> = Effect.succeed("skip")
+
+const visit = (w: Walk, res: Resource): Effect.Effect<Step | "deadlock", MoveError> => {
+  const bo = boOf(res)
+  if (bo === undefined || bo === w.evictor || res.where !== "lru") return SKIP
+  return Effect.flatMap(lockVictim(w, bo), (l): Effect.Effect<Step | "deadlock", MoveError> => {
+    if (l === "skip" || l === "deadlock") return Effect.succeed(l)
+    return Effect.ensuring(
+      bo.resource === res ? processVictim(w, bo, l.held) : SKIP,
       l.own ? unlock(l.held) : Effect.void
     )
   })
+}
 
 /** After each eviction: try the evictor's allocation again; success ends the walk. */
 const retryAlloc = (w: Walk): boolean => {
@@ -109,18 +111,26 @@ const retryAlloc = (w: Walk): boolean => {
 }
 
 /** One LRU walk over priorities 0..3, head (oldest) first. Returns a `NoSpace` that ends it. */
-const walk = (w: Walk): Effect.Effect<NoSpace | undefined, MoveError> =>
-  Effect.gen(function* () {
-    for (let prio = 0; prio < MAX_BO_PRIORITY; prio++) {
-      for (const res of w.man.lru.list(prio)) {
-        const step = yield* visit(w, res)
-        if (step === "deadlock") return new NoSpace({ what: w.man.name, requested: w.evictor.size })
-        if (step instanceof NoSpace) return step
-        if (step === "progress" && retryAlloc(w)) return undefined
-      }
+const walk = (w: Walk): Effect.Effect<NoSpace | undefined, MoveError> => {
+  const go = (
+    prio: number,
+    list: ReadonlyArray<Resource>,
+    i: number
+  ): Effect.Effect<NoSpace | undefined, MoveError> => {
+    if (i >= list.length) {
+      return prio + 1 < MAX_BO_PRIORITY ? Effect.suspend(() => go(prio + 1, w.man.lru.list(prio + 1), 0)) : DONE
     }
-    return undefined
-  })
+    return Effect.flatMap(visit(w, list[i] as Resource), (step) => {
+      if (step === "deadlock") return Effect.succeed(new NoSpace({ what: w.man.name, requested: w.evictor.size }))
+      if (step instanceof NoSpace) return Effect.succeed(step)
+      if (step === "progress" && retryAlloc(w)) return DONE
+      return go(prio, list, i + 1)
+    })
+  }
+  return Effect.suspend(() => go(0, w.man.lru.list(0), 0))
+}
+
+const DONE: Effect.Effect<undefined> = Effect.succeed(undefined)
 
 /**
  * Evicts from `man` until the evictor's allocation for `place` fits. Returns the resource, `"busy"`

@@ -34,24 +34,29 @@ export const moveTo = (
   to: Resource,
   evict: boolean,
   ctx: OperationCtx
-): Effect.Effect<void, MoveError> =>
-  guarded(
+): Effect.Effect<void, MoveError> => {
+  const step = (hop: number): Effect.Effect<void, MoveError> => {
+    if (hop > MAX_HOPS) return Effect.die(new Error(`driver move hook asked for more than ${MAX_HOPS} hops`))
+    const d = bo.resource === undefined ? ({ _tag: "Copy" } as const) : dev.funcs.move(bo, to, evict)
+    if (d._tag === "Fail") return Effect.fail(new Busy({ what: bo.name, reason: d.reason }))
+    if (d._tag === "Copy") return copyMove(dev, held, bo, to, evict, ctx)
+    const hopPlacement: Placement = [{ ...d.place, flags: d.place.flags | PlaceFlags.TEMPORARY }]
+    return Effect.flatMap(memSpace(dev, held, bo, hopPlacement, ctx), (hopRes) =>
+      hopRes instanceof NoSpace
+        ? Effect.fail(hopRes)
+        : Effect.andThen(
+            guarded(dev, bo, hopRes, copyMove(dev, held, bo, hopRes, evict, ctx)),
+            Effect.suspend(() => step(hop + 1))
+          )
+    )
+  }
+  return guarded(
     dev,
     bo,
     to,
-    Effect.gen(function* () {
-      for (let hop = 0; hop <= MAX_HOPS; hop++) {
-        const d = bo.resource === undefined ? { _tag: "Copy" as const } : dev.funcs.move(bo, to, evict)
-        if (d._tag === "Fail") return yield* new Busy({ what: bo.name, reason: d.reason })
-        if (d._tag === "Copy") return yield* copyMove(dev, held, bo, to, evict, ctx)
-        const hopPlacement: Placement = [{ ...d.place, flags: d.place.flags | PlaceFlags.TEMPORARY }]
-        const hopRes = yield* memSpace(dev, held, bo, hopPlacement, ctx)
-        if (hopRes instanceof NoSpace) return yield* hopRes
-        yield* guarded(dev, bo, hopRes, copyMove(dev, held, bo, hopRes, evict, ctx))
-      }
-      return yield* Effect.die(new Error(`driver move hook asked for more than ${MAX_HOPS} hops`))
-    })
+    Effect.suspend(() => step(0))
   )
+}
 
 /** One GPU move: populate first (may swap others out), then commit synchronously. */
 export const copyMove = (
