@@ -27,3 +27,41 @@ export const timeEffect = <E>(eff: Effect.Effect<unknown, E>, samples = 5) =>
     ts.sort((a, b) => a - b)
     return ts[Math.floor(ts.length / 2)] ?? Number.NaN
   })
+
+/**
+ * Our job and its peer sampled in pairs (after `warmups` runs of each — the first jobs on a fresh
+ * buffer pay page faults and tier-up), the order inside a pair alternating: both see the same box
+ * load. `ms`/`peerMs` are medians; `ratio` is the median of the per-pair ratios peer/ours (for
+ * times: > 1 means ours is faster), which is far steadier than a ratio of medians on a busy box.
+ */
+export const paired = <E1, E2>(
+  ours: Effect.Effect<unknown, E1>,
+  peer: Effect.Effect<unknown, E2>,
+  samples = 15,
+  warmups = 3
+) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < warmups; i++) {
+      yield* ours
+      yield* peer
+    }
+    const a: Array<number> = []
+    const b: Array<number> = []
+    const r: Array<number> = []
+    const time = <E>(eff: Effect.Effect<unknown, E>) =>
+      Effect.gen(function* () {
+        const t0 = performance.now()
+        yield* eff
+        return performance.now() - t0
+      })
+    for (let i = 0; i < samples; i++) {
+      const x = i % 2 === 0 ? yield* time(ours) : 0
+      const y = yield* time(peer)
+      const z = i % 2 === 0 ? x : yield* time(ours)
+      a.push(z)
+      b.push(y)
+      r.push(y / z)
+    }
+    const med = (xs: Array<number>) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)] ?? Number.NaN
+    return { ms: med(a), peerMs: med(b), ratio: med(r) }
+  })
