@@ -247,18 +247,19 @@ export const submit = (
 /**
  * Implicit dependencies (xe `xe_pt_vm_dependencies()`): a job that unmaps or remaps anything
  * waits for every unsignalled fence on the VM's resv that is not a bind job (GPU work that may
- * still use the old mappings, BOOKKEEP); a job mapping an object waits for its KERNEL fences (a
- * move must finish before its new pages are mapped).
+ * still use the old mappings, BOOKKEEP); a job writing PTEs that point at an object's pages — a
+ * map, or a prefetch rebinding a moved object — waits for its KERNEL fences (a move must finish
+ * before its new pages are mapped).
  */
-const implicitDeps = (vm: GpuVm.GpuVm<unknown>, ops: ReadonlyArray<VmBind.BindOp>, changesMappings: boolean) =>
+const implicitDeps = (vm: GpuVm.GpuVm<unknown>, stage: Staged) =>
   Effect.gen(function* () {
     const out: Array<DmaFence.DmaFence> = []
-    if (changesMappings) {
+    if (stage.removed.length > 0) {
       for (const f of yield* DmaResv.getFences(vm.resv, "bookkeep")) if (!bindContexts.has(f.context.id)) out.push(f)
     }
-    const objs = new Set<DmaResv.DmaResv>()
-    for (const op of ops) if (op._tag === "Map" && op.obj !== null) objs.add(op.obj.resv)
-    for (const r of objs) out.push(...(yield* DmaResv.getFences(r, "kernel")))
+    const resvs = new Set<DmaResv.DmaResv>()
+    for (const obj of stage.mapped) resvs.add(GpuVm.resvOf(vm, obj))
+    for (const r of resvs) out.push(...(yield* DmaResv.getFences(r, "kernel")))
     return out
   }).pipe(Effect.orDie)
 
@@ -284,7 +285,7 @@ const commit = (
     stage.commit()
     const fence = DmaFence.make(q.context)
     let span: readonly [bigint, bigint] | undefined
-    const deps = [...(options.inFences ?? []), ...(yield* implicitDeps(vm, ops, stage.removed.length > 0))]
+    const deps = [...(options.inFences ?? []), ...(yield* implicitDeps(vm, stage))]
     if (stage.lo !== undefined && stage.hi !== undefined && plan.descriptors.length > 0) {
       span = roundOut(stage.lo, stage.hi, pt.topLevel(plan))
       deps.push(...vm.rangeFences.conflicts(span[0], span[1], q.id))

@@ -212,6 +212,7 @@ describe("VM_BIND on the CPU reference", () => {
   it.effect("evict → validate moves the object and invalidates its VAs → prefetch rebinds the new pages", () =>
     Effect.gen(function* () {
       const moved = object("moved-to", 4n * MiB)
+      const move = DmaFence.make(DmaFence.contextAlloc("ttm-move"))
       let frames: VmBind.Frames = object("vram", 4n * MiB).frames
       const m = {
         name: "m",
@@ -226,11 +227,13 @@ describe("VM_BIND on the CPU reference", () => {
         space: s.vm.space,
         pageTables: s.vm.pageTables!,
         ops: {
-          vmBoValidate: (b) =>
-            Effect.sync(() => {
-              frames = moved.frames // "ttm move" back into another placement
+          vmBoValidate: (b, held) =>
+            Effect.gen(function* () {
+              frames = moved.frames // "ttm move" back into another placement, still copying
               for (const va of b.vas) va.flags |= GpuVa.Flags.Invalidated
-            })
+              yield* DmaResv.reserveFences(held, 1)
+              yield* DmaResv.addFence(held, move, "kernel")
+            }).pipe(Effect.orDie)
         }
       })
       const q = yield* BindQueue.make(vm)
@@ -245,8 +248,14 @@ describe("VM_BIND on the CPU reference", () => {
       )
       assert.strictEqual(vm.evicted.size, 0)
       assert.isNotEmpty(yield* check(vm), "page tables still point at the old pages")
-      const job = yield* bindAndCheck(q, [VmBind.prefetch(GiB, 2n * GiB)])
+      const job = yield* BindQueue.submit(q, [VmBind.prefetch(GiB, 2n * GiB)])
       assert.isAbove(job.plan.descriptors.length, 0)
+      assert.include(job.deps, move, "the rebind waits for the move (KERNEL fence)")
+      for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+      assert.isFalse(job.fence.isSignaled)
+      move.signal()
+      yield* BindQueue.flush(q)
+      assert.deepStrictEqual(yield* check(vm), [])
       for (const va of vm.space) assert.strictEqual(va.flags & GpuVa.Flags.Invalidated, 0)
     })
   )

@@ -65,6 +65,8 @@ export class Staged {
   readonly removed: Array<GpuVa> = []
   readonly created: Array<GpuVa> = []
   readonly vmBos = new Set<VmBo.VmBo>()
+  /** Objects whose pages the job's new PTEs point at (maps and prefetch rebinds). */
+  readonly mapped = new Set<GemObject>()
   private readonly undo: Array<() => void> = []
   /** Hull of every touched address. */
   lo: bigint | undefined
@@ -98,7 +100,8 @@ export class Staged {
     this.ptWorstCase += worstCaseTables(range / PAGE, this.levels)
   }
 
-  private pt(op: PageTable.Op): void {
+  private pt(op: PageTable.Op, obj: GemObject | null = null): void {
+    if (obj !== null) this.mapped.add(obj)
     this.ptOps.push(op)
     this.touch(op.va, op.size)
   }
@@ -203,7 +206,7 @@ export class Staged {
       this.undo.push(() => void VmBo.get(obtained))
     }
     for (const [a, e] of subtract(op.addr, op.addr + op.range, kept)) {
-      this.pt(ptMap({ addr: a, range: e - a, obj: op.obj, offset: op.offset + (a - op.addr) }, op.flags))
+      this.pt(ptMap({ addr: a, range: e - a, obj: op.obj, offset: op.offset + (a - op.addr) }, op.flags), op.obj)
     }
     return undefined
   }
@@ -231,7 +234,7 @@ export class Staged {
       if (va.obj === null || (va.flags & Flags.Invalidated) === 0 || va === this.space.reserved) continue
       va.flags &= ~Flags.Invalidated
       this.undo.push(() => void (va.flags |= Flags.Invalidated))
-      this.pt(ptMap(va, vaFlags.get(va)))
+      this.pt(ptMap(va, vaFlags.get(va)), va.obj)
     }
     return undefined
   }
