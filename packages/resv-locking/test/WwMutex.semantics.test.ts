@@ -174,25 +174,32 @@ describe("wound-wait", () => {
       yield* Fiber.join(old.fiber)
     })
   )
-  it.effect("the wound is sticky until the next lock with nothing held", () =>
-    Effect.gen(function* () {
-      const cls = WwMutex.WwClass.woundWait("sticky")
-      const [a, b, c] = [WwMutex.make(cls, "a"), WwMutex.make(cls, "b"), WwMutex.make(cls, "c")]
-      const go = yield* Deferred.make<void>()
-      const old = yield* olderWounds(cls, a, b, go)
-      const young = yield* WwMutex.acquireInit(cls)
-      yield* WwMutex.lock(b, young)
-      yield* Deferred.succeed(go, undefined)
-      yield* settle
-      assert.isTrue(young.isWounded, "the older waiter wounded the holder")
-      yield* WwMutex.unlockAll(young)
-      assert.isTrue(young.isWounded, "still wounded after backing off")
-      yield* Fiber.join(old.fiber)
-      yield* WwMutex.lock(c, young)
-      assert.isFalse(young.isWounded, "cleared by the next lock with nothing held")
-      yield* WwMutex.unlockAll(young)
-      yield* WwMutex.acquireFini(young)
-    })
+  it.effect.each(["lock", "failed trylock"] as const)(
+    "the wound is sticky until the next %s with nothing held",
+    (clear) =>
+      Effect.gen(function* () {
+        const cls = WwMutex.WwClass.woundWait("sticky")
+        const [a, b, c] = [WwMutex.make(cls, "a"), WwMutex.make(cls, "b"), WwMutex.make(cls, "c")]
+        const go = yield* Deferred.make<void>()
+        const old = yield* olderWounds(cls, a, b, go)
+        const young = yield* WwMutex.acquireInit(cls)
+        yield* WwMutex.lock(b, young)
+        yield* Deferred.succeed(go, undefined)
+        yield* settle
+        assert.isTrue(young.isWounded, "the older waiter wounded the holder")
+        yield* WwMutex.unlockAll(young)
+        assert.isTrue(young.isWounded, "still wounded after backing off")
+        if (clear === "failed trylock") {
+          assert.isUndefined(yield* WwMutex.trylock(a, young), "a is still the older's")
+        } else {
+          yield* Fiber.join(old.fiber)
+          yield* WwMutex.lock(c, young)
+        }
+        assert.isFalse(young.isWounded, `cleared by a ${clear} with nothing held`)
+        yield* WwMutex.unlockAll(young)
+        yield* WwMutex.acquireFini(young)
+        if (clear === "failed trylock") yield* Fiber.join(old.fiber)
+      })
   )
   it.effect("a requester holding nothing wounds nobody", () =>
     Effect.gen(function* () {

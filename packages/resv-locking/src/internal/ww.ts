@@ -115,11 +115,10 @@ export const lockEnter = (m: WwMutex, ctx: AcquireCtx | undefined, task: number,
 export const trylockFast = (m: WwMutex, ctx: AcquireCtx | undefined, task: number): Code => {
   const v = validate(m, ctx, task)
   if (v !== Code.OK) return v
+  // the kernel resets a ctx's wound before the attempt, whether or not it succeeds
+  if (ctx !== undefined && ctx.held.length === 0) ctx.wounded = false
   if (m.owner !== 0) return Code.BUSY
-  if (ctx !== undefined) {
-    if (ctx.strict && ctxChecks(m, ctx, task, false, true)) return Code.VIOLATION
-    if (ctx.held.length === 0) ctx.wounded = false
-  }
+  if (ctx?.strict && ctxChecks(m, ctx, task, false, true)) return Code.VIOLATION
   acquireAt(m, ctx, task)
   if (ctx !== undefined && m.waiters.length > 0) checkWaiters(m, ctx)
   return Code.OK
