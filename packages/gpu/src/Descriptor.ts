@@ -23,6 +23,7 @@
  * @since 0.1.0
  */
 import { Invalid } from "@drmkit/core"
+import { SpanSet } from "./internal/spans.ts"
 import { ENTRIES_PER_TABLE, FLAG_MASK, MAX_FRAME } from "./Pte.ts"
 
 /**
@@ -155,29 +156,19 @@ export const split = (descs: ReadonlyArray<Descriptor>, limits: BatchLimits): Ar
   const out: Array<DispatchRange> = []
   let start = 0
   let lits = 0
-  let written = new Map<number, Array<number>>()
-  const overlaps = (d: Descriptor): boolean => {
-    const spans = written.get(d.table)
-    if (spans === undefined) return false
-    for (let i = 0; i < spans.length; i += 2) {
-      if (d.first < (spans[i + 1] ?? 0) && (spans[i] ?? 0) < d.first + d.count) return true
-    }
-    return false
-  }
+  const spans = new SpanSet(descs)
   for (let i = 0; i < descs.length; i++) {
     const d = descs[i] as Descriptor
     const l = d.source._tag === "Literal" ? d.count : 0
     const full = i - start >= limits.maxDescriptorsPerDispatch || lits + l > limits.maxLiteralEntriesPerDispatch
-    if (i > start && (full || overlaps(d))) {
+    if (i > start && (full || spans.overlaps(d, i))) {
       out.push({ start, end: i, literalEntries: lits })
       start = i
       lits = 0
-      written = new Map()
+      spans.reset(i)
     }
     lits += l
-    const spans = written.get(d.table)
-    if (spans === undefined) written.set(d.table, [d.first, d.first + d.count])
-    else spans.push(d.first, d.first + d.count)
+    spans.add(d, i)
   }
   if (descs.length > start) out.push({ start, end: descs.length, literalEntries: lits })
   return out

@@ -165,6 +165,55 @@ describe("planner: descriptors", () => {
     const lit = (t: number) => Descriptor.literal(t, 0, new Uint32Array(12))
     assert.deepStrictEqual(Descriptor.split([lit(0), lit(1)], lim).length, 2)
   })
+
+  it("split: a dispatch never holds two overlapping descriptors and is cut only when needed (property)", () => {
+    const lim = { maxDescriptorsPerDispatch: 5, maxLiteralEntriesPerDispatch: 600 }
+    const arb = fc.array(
+      fc.record({ table: fc.nat(3), first: fc.nat(511), count: fc.integer({ min: 1, max: 300 }), lit: fc.boolean() }),
+      { minLength: 1, maxLength: 30 }
+    )
+    // sorted lists exercise the in-order fast path, shuffled ones the span map
+    const lists = fc.oneof(
+      arb,
+      arb.map((xs) => [...xs].sort((a, b) => a.table * 512 + a.first - (b.table * 512 + b.first)))
+    )
+    fc.assert(
+      fc.property(lists, (xs) => {
+        const descs = xs.map((x) => {
+          const count = Math.min(x.count, 512 - x.first)
+          return x.lit
+            ? Descriptor.literal(x.table, x.first, new Uint32Array(2 * count))
+            : Descriptor.fill(x.table, x.first, count, 0, 0)
+        })
+        const hit = (a: Descriptor.Descriptor, b: Descriptor.Descriptor) =>
+          a.table === b.table && a.first < b.first + b.count && b.first < a.first + a.count
+        const ranges = Descriptor.split(descs, lim)
+        let next = 0
+        for (const r of ranges) {
+          assert.strictEqual(r.start, next)
+          next = r.end
+          const part = descs.slice(r.start, r.end)
+          assert.isAtMost(part.length, lim.maxDescriptorsPerDispatch)
+          for (let i = 0; i < part.length; i++)
+            for (let j = 0; j < i; j++)
+              assert.isFalse(hit(part[i] as Descriptor.Descriptor, part[j] as Descriptor.Descriptor))
+          // cut only when needed: the first descriptor of the next dispatch did not fit here
+          const first = descs[r.end]
+          if (first !== undefined) {
+            const lits = (xs: ReadonlyArray<Descriptor.Descriptor>) =>
+              xs.reduce((n, d) => n + (d.source._tag === "Literal" ? d.count : 0), 0)
+            const fits =
+              part.length < lim.maxDescriptorsPerDispatch &&
+              lits([...part, first]) <= lim.maxLiteralEntriesPerDispatch &&
+              !part.some((p) => hit(p, first))
+            assert.isFalse(fits)
+          }
+        }
+        assert.strictEqual(next, descs.length)
+      }),
+      { numRuns: 300, seed: 17 }
+    )
+  })
 })
 
 describe("planner: validation and rollback", () => {

@@ -12,6 +12,7 @@
  */
 import type { Descriptor } from "../Descriptor.ts"
 import { WORDS_PER_TABLE } from "../Pte.ts"
+import { SpanSet } from "./spans.ts"
 
 /** Shortest literal run (entries) written with a queue write rather than by the kernel. */
 export const MIN_DIRECT_ENTRIES = 64
@@ -33,21 +34,11 @@ export interface Staged {
 /** Marks literal descriptors that no earlier descriptor of the list overlaps. */
 const eligibleLiterals = (descs: ReadonlyArray<Descriptor>): Uint8Array => {
   const out = new Uint8Array(descs.length)
-  const spans = new Map<number, Array<number>>()
+  const spans = new SpanSet(descs)
   for (let i = 0; i < descs.length; i++) {
     const d = descs[i] as Descriptor
-    const s = spans.get(d.table)
-    if (d.source._tag === "Literal") {
-      let free = true
-      if (s !== undefined) {
-        for (let k = 0; k < s.length && free; k += 2) {
-          if (d.first < (s[k + 1] ?? 0) && (s[k] ?? 0) < d.first + d.count) free = false
-        }
-      }
-      if (free) out[i] = 1
-    }
-    if (s === undefined) spans.set(d.table, [d.first, d.first + d.count])
-    else s.push(d.first, d.first + d.count)
+    if (d.source._tag === "Literal" && !spans.overlaps(d, i)) out[i] = 1
+    spans.add(d, i)
   }
   return out
 }
