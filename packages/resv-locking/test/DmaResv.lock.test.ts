@@ -57,6 +57,26 @@ describe("snapshots", () => {
   )
 })
 
+describe("dma_resv_copy_fences table size", () => {
+  it.effect("dst is allocated for src's whole table (signalled entries included), or gets none", () =>
+    Effect.gen(function* () {
+      const { resv: src, held } = yield* setup(6)
+      const fs = Array.from({ length: 6 }, () => DmaFence.make(DmaFence.contextAlloc("c")))
+      for (const f of fs) yield* DmaResv.addFence(held, f, "read")
+      yield* DmaResv.unlock(held)
+      fs[0]?.signal()
+      fs[1]?.signal()
+      const dst = DmaResv.make("dst")
+      yield* locked(dst, (h) => DmaResv.copyFences(h, src))
+      assert.strictEqual(dst.fenceCount, 4)
+      assert.strictEqual(dst.fenceCount + dst.freeSlots, 9, "allocated for 6: 24 + 48 bytes -> 96-byte bucket")
+      for (const f of fs) f.signal()
+      yield* locked(dst, (h) => DmaResv.copyFences(h, src))
+      assert.strictEqual(dst.fenceCount + dst.freeSlots, 0, "nothing unsignalled: no table")
+    })
+  )
+})
+
 describe("dma_resv_describe", () => {
   it.effect("dumps the entries up to READ (signalled too, not BOOKKEEP) under the lock", () =>
     Effect.gen(function* () {

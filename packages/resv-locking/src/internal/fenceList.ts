@@ -111,9 +111,12 @@ export const replaceContext = (list: FenceList, context: DmaFence["context"], fe
   return n
 }
 
-/** A fresh list holding `entries` exactly (capacity rounded as an allocation would be). */
-export const fromEntries = (entries: ReadonlyArray<readonly [DmaFence, UsageRank]>): FenceList => {
-  const list = new FenceList(entries.length === 0 ? 0 : allocatedCapacity(entries.length))
+/**
+ * A fresh list holding `entries`, allocated for `wanted` fences (at least the entries; capacity
+ * rounded as an allocation would be); no list at all (capacity 0) without entries.
+ */
+export const fromEntries = (entries: ReadonlyArray<readonly [DmaFence, UsageRank]>, wanted = 0): FenceList => {
+  const list = new FenceList(entries.length === 0 ? 0 : allocatedCapacity(Math.max(wanted, entries.length)))
   for (const [f, u] of entries) {
     list.fences.push(f)
     list.usages.push(u)

@@ -125,16 +125,33 @@ export class IterImpl extends Cursor {
   }
 }
 
-/** Unsignalled entries with usage <= `rank`, restarting like `dma_resv_get_fences()` does. */
-export const snapshot = (resv: DmaResv, rank: UsageRank): Array<readonly [DmaFence, UsageRank]> => {
-  const it = new IterImpl(resv, rank, true, noCheck)
-  let out: Array<readonly [DmaFence, UsageRank]> = []
-  for (const f of it) {
-    if (it.isRestarted) out = []
-    out.push([f, it.usageRank])
-  }
-  return out
+/** A lockless snapshot: the collected entries and the table size at the walk's last (re)start. */
+export interface Snapshot {
+  readonly entries: ReadonlyArray<readonly [DmaFence, UsageRank]>
+  readonly tableCount: number
 }
+
+/**
+ * Unsignalled entries with usage <= `rank`, dropping what was collected whenever the walk restarts,
+ * like `dma_resv_get_fences()` and `dma_resv_copy_fences()` do.
+ */
+export const snapshot = (resv: DmaResv, rank: UsageRank): Snapshot => {
+  const it = new IterImpl(resv, rank, true, noCheck)
+  let entries: Array<readonly [DmaFence, UsageRank]> = []
+  let tableCount = 0
+  for (const f of it) {
+    if (it.isRestarted) {
+      entries = []
+      tableCount = it.tableCount
+    }
+    entries.push([f, it.usageRank])
+  }
+  return { entries, tableCount }
+}
+
+/** The fences of a {@link snapshot}. */
+export const snapshotFences = (resv: DmaResv, rank: UsageRank): Array<DmaFence> =>
+  snapshot(resv, rank).entries.map(([f]) => f)
 
 /** A no-op cursor check (unlocked cursors). */
 export const noCheck = (): void => {}

@@ -47,6 +47,11 @@ export class Cursor {
     return this.#fenceUsage
   }
 
+  /** Entries in the table at the last (re)start, signalled ones included (`cursor->num_fences`). */
+  get tableCount(): number {
+    return this.#count
+  }
+
   /** True when the current fence is the first after a (re)start of the walk. */
   get isRestarted(): boolean {
     return this.#restarted

@@ -116,8 +116,9 @@ export const replaceFences = (
 
 /**
  * Replaces `dst`'s fences by `src`'s unsignalled ones with their usages (read without `src`'s
- * lock, restarting as needed); publishes a new table, so lockless readers of `dst` restart.
- * Models `dma_resv_copy_fences()`.
+ * lock, restarting as needed); publishes a new table sized for `src`'s whole table (signalled
+ * entries included, as the kernel allocates), or none when nothing is unsignalled, so lockless
+ * readers of `dst` restart. Models `dma_resv_copy_fences()`.
  *
  * @since 0.1.0
  * @category fences
@@ -125,5 +126,6 @@ export const replaceFences = (
 export const copyFences = (dst: Held<DmaResv>, src: DmaResv): Effect.Effect<void> =>
   Effect.sync(() => {
     const resv = checkHeld(dst, "dma_resv_copy_fences")
-    resv.list = fromEntries(snapshot(src, 3))
+    const { entries, tableCount } = snapshot(src, 3)
+    resv.list = fromEntries(entries, tableCount)
   })

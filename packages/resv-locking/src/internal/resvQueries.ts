@@ -15,7 +15,7 @@ import {
   IterImpl,
   invalidUsage,
   noCheck,
-  snapshot,
+  snapshotFences,
   type Usage,
   usageRank
 } from "./resvCore.ts"
@@ -33,7 +33,7 @@ const withUsage = <A>(usage: Usage, f: (rank: UsageRank) => A): Effect.Effect<A,
  * @category snapshots
  */
 export const getFences = (resv: DmaResv, usage: Usage): Effect.Effect<ReadonlyArray<DmaFence.DmaFence>, Invalid> =>
-  withUsage(usage, (rank) => snapshot(resv, rank).map(([f]) => f))
+  withUsage(usage, (rank) => snapshotFences(resv, rank))
 
 /**
  * One fence standing for all unsignalled fences with usage <= `usage`: `undefined` for none, the
@@ -45,7 +45,7 @@ export const getFences = (resv: DmaResv, usage: Usage): Effect.Effect<ReadonlyAr
  */
 export const getSingleton = (resv: DmaResv, usage: Usage): Effect.Effect<DmaFence.DmaFence | undefined, Invalid> =>
   withUsage(usage, (rank) => {
-    const fences = snapshot(resv, rank).map(([f]) => f)
+    const fences = snapshotFences(resv, rank)
     if (fences.length <= 1) return fences[0]
     return new DmaFence.FenceArray(fences, { context: DmaFence.contextAlloc("dma_resv_get_singleton"), seqno: 1 })
   })
