@@ -69,7 +69,9 @@ export interface BindQueue {
   readonly jobs: Queue.Queue<BindJob>
   /** @internal */
   last: DmaFence.DmaFence | undefined
+  /** Jobs submitted so far (the queue's last seqno). */
   submitted: number
+  /** Jobs whose fence has signalled (run, failed or cancelled). */
   completed: number
 }
 
@@ -151,7 +153,9 @@ export const make = (vm: GpuVm.GpuVm<unknown>, name = "bind"): Effect.Effect<Bin
   })
 
 /**
- * Waits until every job submitted so far has completed.
+ * Waits until every job submitted so far has completed: waits for the queue's last out-fence
+ * (what userspace does with the last out-syncobj of an xe bind queue; the scheduler's
+ * `drm_sched_entity_flush()` on close).
  *
  * @since 0.1.0
  * @category waiting

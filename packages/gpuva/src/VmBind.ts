@@ -69,16 +69,45 @@ export type BindOp =
   | { readonly _tag: "Prefetch"; readonly addr: bigint; readonly range: bigint }
   | { readonly _tag: "UnmapAll"; readonly obj: BindObject }
 
-/** Map op constructor. @since 0.1.0 @category constructors */
+/**
+ * `DRM_XE_VM_BIND_OP_MAP` (Nouveau `OP_MAP`): map `[offset, offset + range)` of `obj` at `addr`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const map = (addr: bigint, range: bigint, obj: BindObject | null, offset = 0n, flags?: MapFlags): BindOp =>
   flags === undefined ? { _tag: "Map", addr, range, obj, offset } : { _tag: "Map", addr, range, obj, offset, flags }
-/** Sparse (NULL) map op constructor. @since 0.1.0 @category constructors */
+
+/**
+ * `DRM_XE_VM_BIND_OP_MAP` with `DRM_XE_VM_BIND_FLAG_NULL`: a sparse mapping reading zero.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const mapNull = (addr: bigint, range: bigint): BindOp => ({ _tag: "Map", addr, range, obj: null, offset: 0n })
-/** Unmap op constructor. @since 0.1.0 @category constructors */
+
+/**
+ * `DRM_XE_VM_BIND_OP_UNMAP` (Nouveau `OP_UNMAP`): munmap-style, may split mappings.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const unmap = (addr: bigint, range: bigint): BindOp => ({ _tag: "Unmap", addr, range })
-/** Prefetch op constructor. @since 0.1.0 @category constructors */
+
+/**
+ * `DRM_XE_VM_BIND_OP_PREFETCH`: make the range resident and bound (rebinds invalidated VAs).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const prefetch = (addr: bigint, range: bigint): BindOp => ({ _tag: "Prefetch", addr, range })
-/** Unmap-all-of-object op constructor. @since 0.1.0 @category constructors */
+
+/**
+ * `DRM_XE_VM_BIND_OP_UNMAP_ALL`: every mapping of `obj` in the VM (`drm_gpuvm_bo_unmap_ops_create()`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const unmapAll = (obj: BindObject): BindOp => ({ _tag: "UnmapAll", obj })
 
 const PAGE = 4096n

@@ -59,6 +59,18 @@ export class LockNotHeld extends Error {
 }
 
 /**
+ * vm_bo misuse the kernel `WARN_ON`s or that would be a use-after-free there (a reference taken
+ * or dropped after the last put, a pre-allocated vm_bo reused, a VA linked twice or into another
+ * object's vm_bo): a defect, never a typed error.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class VmBoMisuse extends Error {
+  override readonly name = "VmBoMisuse"
+}
+
+/**
  * The vm_bo. Fields are read-only for users; mutate through this module's functions.
  *
  * @since 0.1.0
@@ -199,7 +211,7 @@ export const obtain = (vm: VmLike, obj: GemObject, lock: GpuvaLock): VmBo | NoMe
  * @category constructors
  */
 export const obtainPrealloc = (pre: VmBo, lock: GpuvaLock): VmBo => {
-  if (pre.inObjList || pre.destroyed) throw new LockNotHeld("obtainPrealloc: the pre-allocated vm_bo is already in use")
+  if (pre.inObjList || pre.destroyed) throw new VmBoMisuse("obtainPrealloc: the pre-allocated vm_bo is already in use")
   const found = find(pre.vm, pre.obj, lock)
   if (found !== undefined) {
     pre.refs = 0
@@ -217,7 +229,7 @@ export const obtainPrealloc = (pre: VmBo, lock: GpuvaLock): VmBo => {
  * @category refcount
  */
 export const get = (b: VmBo): VmBo => {
-  if (b.destroyed) throw new LockNotHeld("vm_bo used after its last put")
+  if (b.destroyed) throw new VmBoMisuse("vm_bo used after its last put")
   b.refs += 1
   return b
 }
@@ -231,7 +243,7 @@ export const get = (b: VmBo): VmBo => {
  * @category refcount
  */
 export const put = (b: VmBo, lock?: GpuvaLock): boolean => {
-  if (b.destroyed || b.refs <= 0) throw new LockNotHeld("vm_bo put after its last reference")
+  if (b.destroyed || b.refs <= 0) throw new VmBoMisuse("vm_bo put after its last reference")
   if (b.refs > 1) {
     b.refs -= 1
     return false
@@ -260,9 +272,9 @@ export const put = (b: VmBo, lock?: GpuvaLock): boolean => {
  */
 export const link = (va: GpuVa, b: VmBo, lock: GpuvaLock): void => {
   if (va.obj === null) return
-  if (va.obj !== b.obj) throw new LockNotHeld(`link: VA of ${va.obj.name} into the vm_bo of ${b.obj.name}`)
+  if (va.obj !== b.obj) throw new VmBoMisuse(`link: VA of ${va.obj.name} into the vm_bo of ${b.obj.name}`)
   assertGpuvaLock(b.obj, lock)
-  if (vaOwner.has(va)) throw new LockNotHeld("link: VA already linked")
+  if (vaOwner.has(va)) throw new VmBoMisuse("link: VA already linked")
   vaOwner.set(va, get(b))
   b.vas.add(va)
 }
@@ -310,9 +322,7 @@ export const extobjAdd = (b: VmBo): void => {
  * @category lists
  */
 export const evict = (b: VmBo, evicted: boolean, objResv: Held.Held<unknown>): void => {
-  if (objResv.target !== b.obj.resv && !(b.obj.resv === undefined && objResv.target === b.vm.resv)) {
-    throw new LockNotHeld(`evict: witness is not ${b.obj.name}'s resv`)
-  }
+  if (objResv.target !== (b.obj.resv ?? b.vm.resv)) throw new LockNotHeld(`evict: witness is not ${b.obj.name}'s resv`)
   if (!Held.isHeld(objResv)) throw new LockNotHeld(`evict: ${b.obj.name}'s resv is not held by this task`)
   b.evicted = evicted
   if (evicted) b.vm.evicted.add(b)
