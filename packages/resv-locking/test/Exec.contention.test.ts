@@ -207,6 +207,32 @@ describe("drm_exec contention", () => {
     })
   )
 
+  it.effect("a retried pass that locks nothing ends the loop; the contended reference lives until fini", () =>
+    Effect.gen(function* () {
+      const [x, y] = [new Bo("X"), new Bo("Y")]
+      const a = yield* olderHolds(x)
+      const r = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const exec = yield* Exec.make<Bo>()
+          yield* Exec.untilAllLocked(
+            exec,
+            Effect.gen(function* () {
+              if (Exec.retries(exec) > 0) return // the retried pass needs nothing any more
+              yield* Exec.lock(exec, y)
+              yield* Exec.lock(exec, x)
+            })
+          )
+          return { locked: Exec.lockedObjects(exec).length, xRefs: x.refs, done: Exec.ticket(exec)?.isDone }
+        })
+      )
+      assert.deepStrictEqual(r, { locked: 0, xRefs: 2, done: true }, "A's reference + the pending contended one")
+      assert.strictEqual(x.refs, 1, "fini dropped the contended reference; A's remains")
+      assert.strictEqual(y.refs, 0)
+      yield* a.release
+      assert.strictEqual(x.refs, 0)
+    })
+  )
+
   it.effect("the prelocked object unlocked early (sub-list, unlock) is really locked again when asked for", () =>
     Effect.gen(function* () {
       const [x, y, z] = [new Bo("X"), new Bo("Y"), new Bo("Z")]
