@@ -295,7 +295,8 @@ const commit = (
       deps.push(...vm.rangeFences.conflicts(span[0], span[1], q.id))
       vm.rangeFences.add(span[0], span[1], q.id, fence)
     }
-    yield* GpuVm.resvAddFence(vm, locked, fence, "bookkeep", "bookkeep")
+    // past the point of no return: the slots were reserved by execLock, so a failure is a bug
+    yield* Effect.orDie(GpuVm.resvAddFence(vm, locked, fence, "bookkeep", "bookkeep"))
     const job: BindJob = { fence, plan, update: update.success, deps, span }
     q.last = fence
     q.submitted += 1

@@ -135,6 +135,44 @@ describe("a failed page-table job", () => {
   )
 })
 
+describe("a failed page-table staging", () => {
+  it.effect("fails the bind with NoMemory, unwinds tree / vm_bos / fences and kills the VM", () =>
+    Effect.gen(function* () {
+      const s = cpuVm()
+      const real = s.vm.pageTables!.executor
+      let n = 0
+      const lost: PageTables.Executor = {
+        ...real,
+        prepare: (plan) => (++n === 2 ? Effect.fail(new Error("device lost")) : real.prepare(plan))
+      }
+      const vm = GpuVm.make({ space: s.vm.space, pageTables: PageTables.make({ tables: 64, executor: lost }) })
+      const q = yield* BindQueue.make(vm)
+      const a = object("a", 2n * MiB)
+      const b = object("b", 2n * MiB)
+      yield* BindQueue.submit(q, [VmBind.map(GiB, 2n * MiB, a)])
+      yield* BindQueue.flush(q)
+      const before = { tree: tree(vm), refs: VmBo.peek(vm, a)?.refs, fences: [vm.resv.fenceCount, a.resv.fenceCount] }
+      const e = yield* Effect.flip(
+        BindQueue.submit(q, [VmBind.unmap(GiB, 4n * KiB), VmBind.map(2n * GiB, 2n * MiB, b)])
+      )
+      assert.strictEqual(e._tag, "NoMemory")
+      assert.include(e.message, "device lost")
+      assert.deepStrictEqual(
+        { tree: tree(vm), refs: VmBo.peek(vm, a)?.refs, fences: [vm.resv.fenceCount, a.resv.fenceCount] },
+        before
+      )
+      assert.isUndefined(VmBo.peek(vm, b))
+      assert.deepStrictEqual(
+        [...vm.extobjs].map((x) => x.obj.name),
+        ["a"]
+      )
+      assert.isDefined(vm.killed)
+      const again = yield* Effect.flip(BindQueue.submit(q, [VmBind.unmap(GiB, 4n * KiB)]))
+      assert.include(again.message, "ECANCELED")
+    })
+  )
+})
+
 describe("runJob allocates nothing", () => {
   it.effect("every allocation inside a signalling section throws; all jobs still complete", () =>
     Effect.gen(function* () {

@@ -78,14 +78,18 @@ describe("VM_BIND on the CPU reference", () => {
     })
   )
 
-  it.effect("a munmap-style hole rewrites only the delta, not the surviving pieces", () =>
+  it.effect("a munmap-style hole or an mmap-style overwrite rewrites only the delta, not the surviving pieces", () =>
     Effect.gen(function* () {
       const { vm } = cpuVm()
       const q = yield* BindQueue.make(vm)
       const a = scattered("a", 8n * MiB)
+      const b = scattered("b", 64n * KiB)
       yield* bindAndCheck(q, [VmBind.map(GiB, 8n * MiB, a)])
       const job = yield* bindAndCheck(q, [VmBind.unmap(GiB + 3n * MiB, 16n * KiB)])
       assert.strictEqual(entriesWritten(job), 4, "4 PTEs cleared; the 2044 surviving PTEs are untouched")
+      const over = yield* bindAndCheck(q, [VmBind.map(GiB + 5n * MiB, 8n * KiB, b)])
+      assert.strictEqual(entriesWritten(over), 2, "Remap(prev, next) + Map: only the 2 PTEs of the new object")
+      assert.strictEqual(vm.space.count, 4)
     })
   )
 
