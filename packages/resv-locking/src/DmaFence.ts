@@ -314,6 +314,7 @@ export class FenceArray extends DmaFence {
   readonly fences: ReadonlyArray<DmaFence>
   readonly signalOnAny: boolean
   #pending: number
+  #firstError: Error | undefined = undefined
 
   constructor(fences: ReadonlyArray<DmaFence>, options: FenceArrayOptions = {}) {
     const context = options.context ?? contextAlloc("dma_fence_array")
@@ -340,8 +341,6 @@ export class FenceArray extends DmaFence {
     this.signal(this.#firstError)
     for (const other of this.fences) other.removeCallback(this.#onComponent)
   }
-
-  #firstError: Error | undefined = undefined
 
   override get isContainer(): boolean {
     return true

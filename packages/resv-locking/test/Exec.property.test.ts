@@ -4,7 +4,7 @@
  * injection on. They never deadlock (watchdog), never double-own a resv, and always release
  * everything: every lock, every reference (retain/release counted), every waiter.
  */
-import { DmaFence, DmaResv, Exec, Scheduler, Task } from "@drmkit/resv-locking"
+import { DmaFence, DmaResv, Exec, Lockdep, Scheduler, Task } from "@drmkit/resv-locking"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import fc from "fast-check"
@@ -21,6 +21,8 @@ type End = "commit" | "fail" | "interrupt"
 interface Txn {
   readonly steps: ReadonlyArray<Step>
   readonly ignoreDuplicates: boolean
+  /** Strict mode on: the exec's backoff protocol must never produce a lockdep report. */
+  readonly strict: boolean
   readonly end: End
 }
 
@@ -53,6 +55,7 @@ const arbProgram: fc.Arbitrary<Program> = fc.integer({ min: 2, max: 8 }).chain((
         fc.record({
           steps: fc.array(arbStep(nobjs), { minLength: 1, maxLength: 8 }),
           ignoreDuplicates: fc.boolean(),
+          strict: fc.boolean(),
           end: fc.constantFrom<End>("commit", "commit", "commit", "fail", "interrupt")
         }),
         { minLength: 1, maxLength: 3 }
@@ -88,7 +91,11 @@ const runProgram = (p: Program) =>
       Effect.scoped(
         Effect.gen(function* () {
           const me = yield* Task.current
-          const exec = yield* Exec.make<Obj>({ injection: true, ignoreDuplicates: t.ignoreDuplicates })
+          const exec = yield* Exec.make<Obj>({
+            injection: true,
+            ignoreDuplicates: t.ignoreDuplicates,
+            strict: t.strict
+          })
           c.started++
           yield* Effect.addFinalizer(() =>
             Effect.sync(() => {
@@ -148,6 +155,7 @@ describe("random exec transaction programs (fast-check + seeded scheduler, injec
     let commits = 0
     await fc.assert(
       fc.asyncProperty(arbProgram, async (p) => {
+        Lockdep.clearReports()
         const r = await Effect.runPromise(
           Scheduler.run(p.seed, () => runProgram(p), { yieldProbability: 0.1 }).pipe(Effect.timeout(5_000))
         )
@@ -160,6 +168,7 @@ describe("random exec transaction programs (fast-check + seeded scheduler, injec
         assert.strictEqual(c.finalized, total, "every transaction scope closed")
         assert.strictEqual(c.committed + c.failed, total)
         assert.deepStrictEqual(c.other, [], "only Deadlock (handled) and Already (duplicates) occur")
+        assert.deepStrictEqual(Lockdep.reports(), [], "the exec's backoff protocol is lockdep-clean")
         for (const o of objs) {
           assert.isFalse(DmaResv.isLocked(o.resv), `${o.resv.name} still locked`)
           assert.strictEqual(o.resv.mutex.waiterCount, 0)

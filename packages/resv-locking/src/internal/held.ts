@@ -30,8 +30,7 @@ const variance = { _T: (_: never) => _ }
 export const makeHeld = <T>(target: T, mutex: WwMutex): Held<T> => new HeldImpl(target, mutex)
 
 /** The mutex behind a witness (`undefined` for a forged one). */
-export const mutexOf = (held: Held<unknown>): WwMutex | undefined =>
-  held instanceof HeldImpl ? (held.mutex as WwMutex) : undefined
+export const mutexOf = (held: Held<unknown>): WwMutex | undefined => (held instanceof HeldImpl ? held.mutex : undefined)
 
 /**
  * Whether the witness is genuine and its mutex is owned by `task` right now (`undefined` or 0 name
