@@ -11,7 +11,7 @@
  *
  * Why a B+tree and not a red-black tree: in V8 every node of a pointer tree costs a cache miss or
  * two per level (the node, and the boxed number or `bigint` key), which made an AVL version of this
- * tree ~1 µs per descent at 100 k VAs. Here the keys of a node sit in one `Float64Array`, so a
+ * tree ~1 µs per descent at 100 k VAs. Here the keys of a node sit in one array of unboxed doubles, so a
  * descent touches ~2 cache lines per level and there are log_32..64(n) levels. The trade-off: an
  * insert may allocate a tree node when a leaf splits (the kernel's rb-tree never allocates).
  *
@@ -104,17 +104,44 @@ const closeSlot = (leaf: Leaf, pos: number, n: number): void => {
 /** Fan-out: entries per leaf and children per inner node. */
 const M = 64
 
+/**
+ * A node's key array: a plain array of `M` unboxed doubles (`PACKED_DOUBLE_ELEMENTS`), which V8
+ * stores inside the heap right behind one pointer. A `Float64Array` of this size lives off-heap
+ * behind the typed-array object, one more dependent cache miss per tree level.
+ */
+const doubles = (): Array<number> => {
+  const a: Array<number> = []
+  for (let i = 0; i < M; i++) a.push(0.5)
+  return a
+}
+
+/** `M` nulls as a packed (not holey) array, so element loads need no hole check. */
+const nulls = (): Array<VaNode | null> => {
+  const a: Array<VaNode | null> = []
+  for (let i = 0; i < M; i++) a.push(null)
+  return a
+}
+
+/** Copies `src[from, to)` to `dst[at...]` (overlap-safe), for key arrays. */
+const move = (dst: Array<number>, at: number, src: Array<number>, from: number, to: number): void => {
+  if (dst === src && at > from) {
+    for (let i = to - 1; i >= from; i--) dst[at + i - from] = src[i] as number
+  } else {
+    for (let i = from; i < to; i++) dst[at + i - from] = src[i] as number
+  }
+}
+
 class Leaf {
   n = 0
-  readonly keys = new Float64Array(M)
+  readonly keys = doubles()
   /** Fixed length `M`, `null` past `n`: never resized, so inserts and removes allocate nothing. */
-  readonly vals: Array<VaNode | null> = new Array<VaNode | null>(M).fill(null)
+  readonly vals: Array<VaNode | null> = nulls()
 }
 
 /** Child `i` holds entries in `[sep[i], sep[i + 1])`; `sep[0]` is unused (child 0 is unbounded below). */
 class Inner {
   n = 0
-  readonly keys = new Float64Array(M)
+  readonly keys = doubles()
   readonly addrs: Array<bigint> = []
   readonly kids: Array<Leaf | Inner> = []
 }
@@ -291,7 +318,7 @@ export class VaTree {
   private split(leaf: Leaf): void {
     const half = M >> 1
     const right = new Leaf()
-    right.keys.set(leaf.keys.subarray(half, M))
+    move(right.keys, 0, leaf.keys, half, M)
     for (let i = half; i < M; i++) {
       const v = leaf.vals[i] as VaNode
       v.leaf = right
@@ -318,7 +345,7 @@ export class VaTree {
     }
     const parent = this.pathNodes[d] as Inner
     const at = (this.pathIdx[d] as number) + 1
-    parent.keys.copyWithin(at + 1, at, parent.n)
+    move(parent.keys, at + 1, parent.keys, at, parent.n)
     parent.keys[at] = key
     parent.addrs.splice(at, 0, addr)
     parent.kids.splice(at, 0, child)
@@ -326,7 +353,7 @@ export class VaTree {
     if (parent.n < M) return
     const half = M >> 1
     const right = new Inner()
-    right.keys.set(parent.keys.subarray(half, M))
+    move(right.keys, 0, parent.keys, half, M)
     for (let i = half; i < M; i++) {
       right.kids.push(parent.kids[i] as Node)
       right.addrs.push(parent.addrs[i] as bigint)
@@ -363,7 +390,7 @@ export class VaTree {
     if (d < 0) return // the root leaf may be empty
     const parent = this.pathNodes[d] as Inner
     const at = this.pathIdx[d] as number
-    parent.keys.copyWithin(at, at + 1, parent.n)
+    move(parent.keys, at, parent.keys, at + 1, parent.n)
     parent.addrs.splice(at, 1)
     parent.kids.splice(at, 1)
     parent.n--
