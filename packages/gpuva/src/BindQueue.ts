@@ -27,7 +27,7 @@
 import { type Already, type Interrupted, Invalid, NoMemory, type NoSpace } from "@drmkit/core"
 import type { PageTable } from "@drmkit/gpu"
 import { DmaFence, DmaResv, Exec } from "@drmkit/resv-locking"
-import { Effect, Fiber, Queue, type Scope } from "effect"
+import { Effect, Queue, type Scope } from "effect"
 import * as Allocator from "./Allocator.ts"
 import * as GpuVm from "./GpuVm.ts"
 import { roundOut } from "./internal/rangeFences.ts"
@@ -145,10 +145,11 @@ export const make = (vm: GpuVm.GpuVm<unknown>, name = "bind"): Effect.Effect<Bin
       submitted: 0,
       completed: 0
     }
-    const worker = yield* Effect.forkDetach(
+    // finalizers run newest first: flush the queued jobs, then the scope interrupts the worker
+    yield* Effect.forkScoped(
       Effect.forever(Effect.flatMap(Queue.take(jobs), (job) => Effect.uninterruptible(runJob(q, job))))
     )
-    yield* Effect.addFinalizer(() => Effect.andThen(flush(q), Fiber.interrupt(worker)))
+    yield* Effect.addFinalizer(() => flush(q))
     return q
   })
 

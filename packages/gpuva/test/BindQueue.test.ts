@@ -307,6 +307,25 @@ describe("VM_BIND on the CPU reference", () => {
     })
   )
 
+  it.effect("closing the queue's scope runs every queued job first", () =>
+    Effect.gen(function* () {
+      const { vm } = cpuVm()
+      const a = object("a", 2n * MiB)
+      const gate = DmaFence.make(DmaFence.contextAlloc("gate"))
+      const jobs = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const q = yield* BindQueue.make(vm)
+          const j1 = yield* BindQueue.submit(q, [VmBind.map(GiB, 2n * MiB, a)], { inFences: [gate] })
+          const j2 = yield* BindQueue.submit(q, [VmBind.unmap(GiB, 4n * KiB)])
+          yield* Effect.forkDetach(Effect.andThen(Effect.yieldNow, Effect.sync(() => gate.signal())))
+          return [j1, j2]
+        })
+      )
+      for (const j of jobs) assert.isTrue(j.fence.isSignaled)
+      assert.deepStrictEqual(yield* check(vm), [])
+    })
+  )
+
   it.effect("unbinds wait for GPU work on the VM resv; maps wait for the object's KERNEL (move) fences", () =>
     Effect.gen(function* () {
       const { vm } = cpuVm()
