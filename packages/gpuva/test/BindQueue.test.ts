@@ -317,7 +317,12 @@ describe("VM_BIND on the CPU reference", () => {
           const q = yield* BindQueue.make(vm)
           const j1 = yield* BindQueue.submit(q, [VmBind.map(GiB, 2n * MiB, a)], { inFences: [gate] })
           const j2 = yield* BindQueue.submit(q, [VmBind.unmap(GiB, 4n * KiB)])
-          yield* Effect.forkDetach(Effect.andThen(Effect.yieldNow, Effect.sync(() => gate.signal())))
+          yield* Effect.forkDetach(
+            Effect.andThen(
+              Effect.yieldNow,
+              Effect.sync(() => gate.signal())
+            )
+          )
           return [j1, j2]
         })
       )
