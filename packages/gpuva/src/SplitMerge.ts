@@ -66,6 +66,10 @@ export const checkMap = (space: VaSpace, req: MapRequest): Invalid | undefined =
 export const checkUnmap = (space: VaSpace, addr: bigint, range: bigint): Invalid | undefined =>
   space.checkRange(addr, range, "unmap")
 
+/** Module-local copies: hot paths should not go through namespace getters (as CJS transpilers such as tsx emit). */
+const succeed = Result.succeed
+const fail = Result.fail
+
 const TWO64 = 1n << 64n
 
 /** The part `[from, to)` of `va`, its offset carried modulo 2^64 (offsets are < 2^64, so one wrap at most). */
@@ -222,7 +226,7 @@ export function* unmapSteps(space: VaSpace, addr: bigint, range: bigint): Genera
  */
 export const smMapOps = (space: VaSpace, req: MapRequest): Result.Result<ReadonlyArray<Op>, Invalid> => {
   const bad = checkMap(space, req)
-  return bad === undefined ? Result.succeed(mapList(space, req, false)) : Result.fail(bad)
+  return bad === undefined ? succeed(mapList(space, req, false)) : fail(bad)
 }
 
 /**
@@ -234,7 +238,7 @@ export const smMapOps = (space: VaSpace, req: MapRequest): Result.Result<Readonl
  */
 export const smUnmapOps = (space: VaSpace, addr: bigint, range: bigint): Result.Result<ReadonlyArray<Op>, Invalid> => {
   const bad = checkUnmap(space, addr, range)
-  return bad === undefined ? Result.succeed(unmapList(space, addr, range)) : Result.fail(bad)
+  return bad === undefined ? succeed(unmapList(space, addr, range)) : fail(bad)
 }
 
 /**
@@ -249,7 +253,7 @@ export const smUnmapOps = (space: VaSpace, addr: bigint, range: bigint): Result.
  */
 export const madviseOps = (space: VaSpace, req: MapRequest): Result.Result<ReadonlyArray<Op>, Invalid> => {
   const bad = checkMap(space, req)
-  return bad === undefined ? Result.succeed(mapList(space, req, true)) : Result.fail(bad)
+  return bad === undefined ? succeed(mapList(space, req, true)) : fail(bad)
 }
 
 /**

@@ -42,7 +42,9 @@ export interface Options {
 }
 
 const hex = (x: bigint): string => `0x${x.toString(16)}`
-const isU64 = (x: unknown): x is bigint => typeof x === "bigint" && x >= 0n && x <= U64_MAX
+/** Module-local copy: a hot path should not go through the import binding (a getter under CJS transpilers such as tsx). */
+const MAX: bigint = U64_MAX
+const isU64 = (x: unknown): x is bigint => typeof x === "bigint" && x >= 0n && x <= MAX
 /** `x % p === 0n` for a u64 `x` and a power-of-two `p` (in doubles below 2^52: no bigint allocated). */
 const aligned = (x: bigint, p: bigint): boolean => (x < EXACT ? Number(x) % Number(p) === 0 : x % p === 0n)
 
@@ -102,7 +104,7 @@ export class VaSpace {
       return r === undefined || !(a < Number(r.end) && Number(r.addr) < e)
     }
     const end = addr + range
-    if (end > U64_MAX) return false
+    if (end > MAX) return false
     if (addr < this.start || end > this.end) return false
     const r = this.reserved
     return r === undefined || !(addr < r.end && r.addr < end)
@@ -124,7 +126,7 @@ export class VaSpace {
         value: `${hex(addr)}+${hex(range)}`
       })
     }
-    if (!(addr < EXACT && range < EXACT) && addr + range > U64_MAX)
+    if (!(addr < EXACT && range < EXACT) && addr + range > MAX)
       return new Invalid({ what, reason: "end overflows u64", value: `${hex(addr)}+${hex(range)}` })
     if (!this.rangeValid(addr, range)) {
       return new Invalid({
