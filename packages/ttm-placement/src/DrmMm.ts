@@ -164,15 +164,12 @@ export class DrmMm implements ScanOwner {
     return node
   }
 
-  /**
-   * Models `drm_mm_insert_node_in_range()`: finds a hole per `mode` and places a new node in it.
-   * `Invalid` for bad arguments, `NoSpace` (`-ENOSPC`) when no hole fits; state unchanged on failure.
-   */
-  insert(o: InsertOptions): Result.Result<MmNode, Invalid | NoSpace> {
+  /** Checks `o` (manager idle, arguments valid) and turns it into the fit request both insert and scan use. */
+  private spec(o: InsertOptions): FitSpec | Invalid {
     this.idle()
     const bad = this.check(o)
-    if (bad !== undefined) return Result.fail(bad)
-    const spec: FitSpec = {
+    if (bad !== undefined) return bad
+    return {
       size: o.size,
       alignment: (o.alignment ?? 0) <= 1 ? 0 : (o.alignment as number),
       color: o.color ?? 0,
@@ -180,6 +177,15 @@ export class DrmMm implements ScanOwner {
       rangeEnd: o.end ?? this.start + this.size,
       high: o.mode === "high"
     }
+  }
+
+  /**
+   * Models `drm_mm_insert_node_in_range()`: finds a hole per `mode` and places a new node in it.
+   * `Invalid` for bad arguments, `NoSpace` (`-ENOSPC`) when no hole fits; state unchanged on failure.
+   */
+  insert(o: InsertOptions): Result.Result<MmNode, Invalid | NoSpace> {
+    const spec = this.spec(o)
+    if (spec instanceof Invalid) return Result.fail(spec)
     const mode = o.mode ?? "best"
     if (spec.rangeEnd - spec.rangeStart < spec.size || this.largestHole < spec.size) {
       return Result.fail(this.noSpace(o.size))
@@ -351,17 +357,8 @@ export class DrmMm implements ScanOwner {
    * While nodes are in the scan, nothing else may touch the manager.
    */
   scan(o: InsertOptions): Result.Result<Scan, Invalid> {
-    this.idle()
-    const bad = this.check(o)
-    if (bad !== undefined) return Result.fail(bad)
-    const spec: FitSpec = {
-      size: o.size,
-      alignment: (o.alignment ?? 0) <= 1 ? 0 : (o.alignment as number),
-      color: o.color ?? 0,
-      rangeStart: o.start ?? this.start,
-      rangeEnd: o.end ?? this.start + this.size,
-      high: o.mode === "high"
-    }
+    const spec = this.spec(o)
+    if (spec instanceof Invalid) return Result.fail(spec)
     if (spec.rangeEnd - spec.rangeStart < spec.size || spec.rangeEnd === spec.rangeStart) {
       return Result.fail(invalid("size", "larger than the scan range", o.size))
     }
