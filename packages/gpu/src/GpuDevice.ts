@@ -109,9 +109,20 @@ const hasGpuNode = (): boolean => {
  * @category options
  */
 export const resolveBackend = (option?: Backend): Backend => {
-  const env = process.env.DRMKIT_GPU_BACKEND as Backend | undefined
-  return option ?? (env !== undefined && env !== ("" as Backend) ? env : "auto")
+  const env = process.env.DRMKIT_GPU_BACKEND
+  return option ?? (env !== undefined && env !== "" ? (env as Backend) : "auto")
 }
+
+const BACKENDS: ReadonlyArray<string> = ["auto", "vulkan", "opengles", "opengl", "metal", "d3d12"]
+
+/**
+ * Whether `name` is a backend Dawn is asked for (guards `DRMKIT_GPU_BACKEND` typos, which would
+ * otherwise reach `create()` as an unknown toggle).
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const isBackend = (name: string): name is Backend => BACKENDS.includes(name)
 
 const LIMIT_NAMES = [
   "maxBufferSize",
@@ -199,6 +210,9 @@ const toGpuError = (label: string, e: GPUError): GpuError => {
 export const make = (options: Options = {}) =>
   Effect.gen(function* () {
     const backend = resolveBackend(options.backend)
+    if (!isBackend(backend)) {
+      return yield* new GpuUnavailable({ backend, reason: `unknown backend (expected ${BACKENDS.join("|")})` })
+    }
     const debug = options.debug ?? process.env.DRMKIT_GPU_DEBUG === "1"
     const label = options.label ?? "drmkit-gpu"
     const held = yield* Effect.acquireRelease(
@@ -249,38 +263,65 @@ const makeShape = (
     const e = uncaptured.shift()
     return e === undefined ? Effect.void : Effect.fail(e)
   })
+  const encode = (jobLabel: string, build: (encoder: GPUCommandEncoder) => void): void => {
+    const encoder = device.createCommandEncoder({ label: jobLabel })
+    build(encoder)
+    device.queue.submit([encoder.finish()])
+  }
+  /**
+   * Debug mode: pushes the two error scopes, encodes and submits, and pops BOTH synchronously before
+   * returning — also when `build` throws — so the device's scope stack stays balanced and a
+   * concurrent submitter never sees our scopes. The pops' results are awaited afterwards.
+   */
+  const encodeInScopes = (
+    jobLabel: string,
+    build: (encoder: GPUCommandEncoder) => void
+  ): Promise<[GPUError | null, GPUError | null]> => {
+    device.pushErrorScope("validation")
+    device.pushErrorScope("out-of-memory")
+    const popBoth = () => {
+      const oom = device.popErrorScope()
+      const val = device.popErrorScope()
+      return Promise.all([val, oom])
+    }
+    try {
+      encode(jobLabel, build)
+    } catch (thrown) {
+      popBoth().catch(() => undefined)
+      throw thrown
+    }
+    return popBoth()
+  }
   const submit = (jobLabel: string, build: (encoder: GPUCommandEncoder) => void) =>
     Effect.gen(function* () {
       yield* check
-      if (debug) {
-        device.pushErrorScope("validation")
-        device.pushErrorScope("out-of-memory")
-      }
-      const encoder = device.createCommandEncoder({ label: jobLabel })
-      build(encoder)
-      device.queue.submit([encoder.finish()])
+      const scopes = debug ? encodeInScopes(jobLabel, build) : encode(jobLabel, build)
       jobs++
       const fence = Fence.make(ctx)
       pending.add(fence)
       const done = device.queue.onSubmittedWorkDone()
       const sink = yield* CurrentTraceSink
       const t0 = sink.enabled ? traceNow(sink) : 0
-      const finish = () => {
+      const finish = (error: Error | undefined) => {
         pending.delete(fence)
-        Fence.signal(fence, lost)
+        Fence.signal(fence, error)
         if (sink.enabled) {
           const ts = traceNow(sink)
           const args = { seqno: fence.seqno, error: fence.error?.message }
           sink.emit({ name: jobLabel, cat: "gpu", ph: "X", ts: t0, dur: ts - t0, tid: ctx.name, args })
         }
       }
-      state.tail = state.tail.then(
-        () => done.then(finish, finish),
-        () => done.then(finish, finish)
-      )
-      if (debug) {
-        const oom = yield* Effect.promise(() => device.popErrorScope())
-        const val = yield* Effect.promise(() => device.popErrorScope())
+      const settle = () =>
+        done.then(
+          () => finish(lost),
+          (e: unknown) => finish(lost ?? new DeviceLost({ reason: "job", detail: String(e) }))
+        )
+      state.tail = state.tail.then(settle, settle)
+      if (scopes !== undefined) {
+        const [val, oom] = yield* Effect.tryPromise({
+          try: () => scopes,
+          catch: (e) => lost ?? new DeviceLost({ reason: "error-scope", detail: String(e) })
+        })
         const err = val ?? oom
         if (err !== null) return yield* toGpuError(jobLabel, err)
       }

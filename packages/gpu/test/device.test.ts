@@ -7,7 +7,7 @@ import { CurrentTraceSink, collectingSink } from "@drmkit/core"
 import { GpuBuffer, GpuDevice, GpuPageTables, Migrate } from "@drmkit/gpu"
 import type { DmaFence } from "@drmkit/resv-locking"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Fiber, Layer } from "effect"
 import { DeviceLayer, gpu, rng } from "./helpers.ts"
 
 const MiB = 1024 * 1024
@@ -110,6 +110,83 @@ describe("device lifecycle", () => {
         assert.strictEqual((yield* GpuPageTables.read(pt))[1024], (5 << 12) | 7)
       })
     )
+  )
+
+  it.live("an unknown backend in DRMKIT_GPU_BACKEND is GpuUnavailable, not a Dawn toggle", () =>
+    Effect.gen(function* () {
+      const saved = process.env.DRMKIT_GPU_BACKEND
+      process.env.DRMKIT_GPU_BACKEND = "vulkann"
+      const e = yield* Effect.flip(Effect.scoped(GpuDevice.make())).pipe(
+        Effect.ensuring(
+          Effect.sync(() => {
+            if (saved === undefined) delete process.env.DRMKIT_GPU_BACKEND
+            else process.env.DRMKIT_GPU_BACKEND = saved
+          })
+        )
+      )
+      assert.strictEqual(e._tag, "GpuUnavailable")
+      assert.match(e.message, /unknown backend/)
+    })
+  )
+
+  it.live("debug mode: concurrent jobs each get their own error scopes", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const g = yield* GpuDevice.make({ debug: true })
+        const a = yield* GpuBuffer.makeWith(g, { size: 4096 })
+        const b = yield* GpuBuffer.makeWith(g, { size: 4096 })
+        const good = (i: number) => g.submit(`good-${i}`, (enc) => enc.copyBufferToBuffer(a.buffer, 0, b.buffer, 0, 16))
+        const bad = g.submit("bad", (enc) => enc.copyBufferToBuffer(a.buffer, 0, b.buffer, 0, 6))
+        const exits = yield* Effect.all([good(0), bad, good(1), good(2)].map(Effect.exit), { concurrency: "unbounded" })
+        assert.deepStrictEqual(
+          exits.map((x) => x._tag),
+          ["Success", "Failure", "Success", "Success"]
+        )
+      })
+    )
+  )
+
+  it.live("debug mode: a throwing encoder leaves the error-scope stack balanced", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const g = yield* GpuDevice.make({ debug: true })
+        const before = g.submitted()
+        const exit = yield* Effect.exit(
+          g.submit("throws", () => {
+            throw new Error("encoder bug")
+          })
+        )
+        assert.isTrue(exit._tag === "Failure")
+        assert.strictEqual(g.submitted(), before)
+        // an error outside any job must reach uncapturederror, not a leaked scope
+        g.device.createBuffer({ size: 16, usage: GpuBuffer.Usage.MAP_READ | GpuBuffer.Usage.STORAGE })
+        yield* Effect.promise(() => g.device.queue.onSubmittedWorkDone())
+        yield* Effect.sleep("20 millis")
+        assert.strictEqual((yield* Effect.flip(g.check))._tag, "GpuError")
+      })
+    )
+  )
+
+  it.live("a download interrupted while mapAsync is pending tears down without unhandled rejections", () =>
+    Effect.gen(function* () {
+      const seen: Array<unknown> = []
+      const onRejection = (e: unknown) => seen.push(e)
+      process.on("unhandledRejection", onRejection)
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const g = yield* GpuDevice.make({ debug: true })
+          const b = yield* GpuBuffer.makeWith(g, { size: 16 * MiB })
+          for (const delay of [0, 1, 2]) {
+            const f = yield* Effect.forkChild(GpuBuffer.download(g, b, 0, 16 * MiB, 4 * MiB))
+            yield* Effect.sleep(`${delay} millis`)
+            yield* Fiber.interrupt(f)
+          }
+        })
+      )
+      yield* Effect.sleep("20 millis")
+      process.off("unhandledRejection", onRejection)
+      assert.deepStrictEqual(seen, [])
+    })
   )
 
   it.live("uncaptured errors surface as GpuError on the next operation (non-debug mode)", () =>
