@@ -167,6 +167,41 @@ describe("eviction", () => {
     })
   )
 
+  it.live("a trylock walk that evicted too little still goes on to the ticket walk (ttm_bo_evict_alloc)", () =>
+    Effect.gen(function* () {
+      const dev = yield* makeDevice({ vram: 2 * Q })
+      const free = yield* bo(dev, Q, vram, { name: "free" })
+      const contended = yield* bo(dev, Q, vram, { name: "contended" })
+      const b = yield* bo(dev, 2 * Q, [place(MemType.SYSTEM)])
+      const locked = yield* Deferred.make<void>()
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const older = yield* Reserve.acquireTicket()
+          const holder = yield* Effect.forkChild(
+            Effect.scoped(
+              Effect.gen(function* () {
+                const younger = yield* Reserve.acquireTicket()
+                const h = yield* Reserve.reserve(contended, { ticket: younger })
+                yield* Deferred.succeed(locked, undefined)
+                yield* Effect.sleep("20 millis")
+                yield* Reserve.unlock(h)
+              })
+            )
+          )
+          yield* Deferred.await(locked)
+          yield* Effect.addFinalizer(() => Fiber.join(holder).pipe(Effect.orDie))
+          const h = yield* Reserve.reserve(b, { ticket: older })
+          yield* Effect.addFinalizer(() => Reserve.unlock(h))
+          // The trylock pass evicts `free` (not enough); the ticket walk then waits for `contended`.
+          yield* Validate.validate(h, b, vram)
+        })
+      )
+      assert.strictEqual(b.resource?.memType, MemType.VRAM)
+      assert.strictEqual(free.resource?.memType, MemType.TT)
+      assert.strictEqual(contended.resource?.memType, MemType.TT)
+    })
+  )
+
   it.live("pipelined eviction: the manager remembers the move fence; later allocations depend on it", () =>
     Effect.gen(function* () {
       const dev = yield* makeDevice({ vram: Q })

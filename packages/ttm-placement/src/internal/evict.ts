@@ -133,7 +133,7 @@ const walk = (w: Walk): Effect.Effect<NoSpace | undefined, MoveError> => {
 const DONE: Effect.Effect<undefined> = Effect.succeed(undefined)
 
 /**
- * Evicts from `man` until the evictor's allocation for `place` fits. Returns the resource, `"busy"`
+ * Models `ttm_bo_evict_alloc`: evicts from `man` until the evictor's allocation for `place` fits. Returns the resource, `"busy"`
  * when eviction found nothing (try the next place), or `NoSpace` (end: validate reports NoMemory).
  */
 export const evictAlloc = (
@@ -149,7 +149,9 @@ export const evictAlloc = (
     const first = yield* walk(w)
     if (w.res !== undefined) return w.res
     if (first !== undefined) return first
-    if (w.evicted > 0 || ticket === undefined) return "busy"
+    // The trylock walk reports fits, not evictions: evicting too little still goes on to the
+    // ticket walks (`if (lret || !ticket) goto out` in ttm_bo_evict_alloc).
+    if (ticket === undefined) return "busy"
     do {
       w.evicted = 0
       w.ticket = ticket
