@@ -220,6 +220,25 @@ describe("eviction", () => {
     })
   )
 
+  it.live("pipelined eviction: a later eviction does not drop the manager's pending earlier one", () =>
+    Effect.gen(function* () {
+      const dev = yield* makeDevice({ vram: 2 * Q })
+      const v1 = yield* bo(dev, Q, vram, { name: "v1" })
+      const v2 = yield* bo(dev, Q, vram, { name: "v2" })
+      const reader = Fence.make() // a foreign reader of v1's VRAM pages
+      yield* Reserve.withReserved(v1, (h) => Reserve.addFence(h, reader, "read"))
+      yield* Reserve.withReserved(v2, () => Effect.void) // LRU: v1, v2
+      yield* bo(dev, Q, vram) // evicts v1: its pages are free once the reader is done
+      const c = yield* bo(dev, Q, vram) // evicts v2
+      yield* checksum(v2) // v2's move has completed
+      const man = dev.manager(MemType.VRAM)
+      assert.isFalse(man?.moveFence?.isSignaled ?? true, "v1's reader still pending")
+      assert.isFalse(Reserve.isIdle(c.resv, "kernel"), "new allocations wait for every pending eviction")
+      reader.signal()
+      assert.strictEqual(yield* checksum(c), Access.checksumOf(new Uint8Array(Q)))
+    })
+  )
+
   it.live("evictAll empties VRAM except pinned BOs; contents intact", () =>
     Effect.gen(function* () {
       const dev = yield* makeDevice({ vram: MiB })

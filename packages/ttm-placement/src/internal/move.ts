@@ -11,7 +11,7 @@ import type { Bo } from "../BufferObject.ts"
 import type { Device, OperationCtx } from "../Device.ts"
 import { PlaceFlags, type Placement } from "../Placement.ts"
 import type { Resource } from "../Resource.ts"
-import { allOf, type FenceLike } from "./fence.ts"
+import { allOf, type FenceLike, leaves } from "./fence.ts"
 import { memSpace } from "./placement.ts"
 import { addFence, fencesUpTo, type Held } from "./resv.ts"
 import { allFences, assign, dropIfOrphan, freeAfter, freeNow, markPopulated, unpopulate } from "./state.ts"
@@ -120,7 +120,12 @@ const retire = (dev: Device, old: Resource, after: ReadonlyArray<FenceLike>, evi
     freeAfter(dev, old, after)
     return
   }
-  const done = allOf(after)
+  // The old range is free at once; what may still touch it (the move, and readers the copy did
+  // not wait for) becomes the manager's move fence. Our fences span contexts, so a newer one
+  // does not imply an older one (the kernel's `dma_fence_is_later` shortcut): keep both pending.
+  const prev = man.moveFence
+  const pending = prev === undefined || prev.isSignaled ? after : [...leaves(prev), ...after]
+  const done = allOf(pending)
   if (!done.isSignaled) man.moveFence = done
   freeNow(dev, old, after)
 }
