@@ -49,9 +49,11 @@ const Cmd = fc.record({
 })
 const World = fc.record({
   top: fc.boolean(),
+  /** Unless `top`: the space straddles 0, 2^52 (where the allocation-free double fast paths end) or 2^53. */
+  mid: fc.constantFrom(0n, 1n << 52n, 1n << 53n),
   pageSize: fc.constantFrom(1n, 0x1000n),
   reserve: fc.option(fc.record({ page: fc.integer({ min: 0, max: PAGES - 4 }), len: fc.integer({ min: 1, max: 4 }) })),
-  offBase: fc.constantFrom(0n, U64_MAX + 1n - 0x8000n),
+  offBase: fc.constantFrom(0n, (1n << 52n) - 0x8000n, U64_MAX + 1n - 0x8000n),
   initial: fc.array(
     fc.record({
       page: fc.integer({ min: 0, max: PAGES }),
@@ -67,7 +69,7 @@ type W = typeof World extends fc.Arbitrary<infer T> ? T : never
 
 const setup = (w: W) => {
   const P = w.pageSize
-  const base = w.top ? U64_MAX + 1n - 0x400000n : 0n
+  const base = w.top ? U64_MAX + 1n - 0x400000n : w.mid === 0n ? 0n : w.mid - BigInt(PAGES / 2) * P
   const space = VaSpace.makeUnsafe({
     start: base,
     range: BigInt(PAGES) * P,

@@ -215,6 +215,42 @@ describe("the top of the u64 space", () => {
   })
 })
 
+describe("around 2^52 / 2^53 (where the allocation-free double fast paths hand over to bigint)", () => {
+  const T53 = 1n << 53n
+  it("alignment and bounds stay exact where Number() rounds", () => {
+    const s = VaSpace.makeUnsafe({ start: T53 - 0x100n, range: 0x200n, pageSize: 2n })
+    // Number(2^53 + 1) === 2^53: a double-only check would call it aligned
+    invalid(s.insert(GpuVa.make({ addr: T53 + 1n, range: 2n, obj: a, offset: 0n })), /aligned/)
+    invalid(s.insert(GpuVa.make({ addr: T53, range: 2n, obj: a, offset: T53 + 1n })), /aligned/)
+    // ends one unit past the space only in exact arithmetic
+    invalid(SplitMerge.smMapOps(s, { addr: T53 + 0xfen, range: 4n, obj: a, offset: 0n }), /outside/)
+    Result.getOrThrow(s.insert(GpuVa.make({ addr: T53 - 2n, range: 4n, obj: a, offset: 0n })))
+    assert.deepStrictEqual(s.check(), [])
+  })
+
+  it("keep compares translations exactly above 2^52", () => {
+    const s = VaSpace.makeUnsafe({ start: (1n << 52n) - 0x1000n, range: 0x2000n })
+    const A = { addr: (1n << 52n) - 4n, range: 8n, obj: a, offset: T53 + 1n }
+    Result.getOrThrow(s.insert(GpuVa.make(A)))
+    const keepOf = (offset: bigint) => {
+      const [op] = Result.getOrThrow(SplitMerge.smMapOps(s, { addr: A.addr + 2n, range: 2n, obj: a, offset }))
+      return op?._tag === "Remap" ? op.unmap.keep : undefined
+    }
+    // 2^53 + 3 and 2^53 + 4 are the same double; only + 3 is the same translation
+    assert.strictEqual(keepOf(T53 + 3n), true)
+    assert.strictEqual(keepOf(T53 + 4n), false)
+    assert.strictEqual(keepOf(T53 + 2n), false)
+    // just below 2^52 on both sides the fast path decides
+    const B = { addr: (1n << 52n) - 0x100n, range: 4n, obj: b, offset: (1n << 52n) - 0x11n }
+    Result.getOrThrow(s.insert(GpuVa.make(B)))
+    const [op] = Result.getOrThrow(
+      SplitMerge.smMapOps(s, { addr: B.addr + 1n, range: 1n, obj: b, offset: B.offset + 1n })
+    )
+    assert(op?._tag === "Remap" && op.unmap.keep)
+    assert.strictEqual(op.next?.offset, B.offset + 2n)
+  })
+})
+
 describe("README example", () => {
   it("maps, punches a hole, prints the tree", async () => {
     const bo: GpuVa.GemObject = { name: "bo", size: 1n << 20n }
