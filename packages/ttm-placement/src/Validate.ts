@@ -62,17 +62,21 @@ const pass = (
   placement: Placement,
   ctx: OperationCtx,
   force: boolean
-): Effect.Effect<"done" | "nospace", ValidateError | NoSpace> =>
-  Effect.gen(function* () {
-    if (bo.resource !== undefined && compatible(dev, bo.resource, placement, force)) return "done"
-    if (bo.pinCount > 0)
-      return yield* new Invalid({ what: bo.name, reason: "pinned and not compatible with the placement" })
-    const res = yield* allocResource(dev, held, bo, placement, ctx, force)
-    if (res instanceof NoSpace) return "nospace"
-    yield* moveTo(dev, held, bo, res, false, ctx)
-    bo.tt ??= { populated: false, swapped: undefined }
-    return "done"
+): Effect.Effect<"done" | "nospace", ValidateError | NoSpace> => {
+  if (bo.resource !== undefined && compatible(dev, bo.resource, placement, force)) return DONE
+  if (bo.pinCount > 0)
+    return Effect.fail(new Invalid({ what: bo.name, reason: "pinned and not compatible with the placement" }))
+  return Effect.flatMap(allocResource(dev, held, bo, placement, ctx, force), (res) => {
+    if (res instanceof NoSpace) return NOSPACE
+    return Effect.map(moveTo(dev, held, bo, res, false, ctx), () => {
+      bo.tt ??= { populated: false, swapped: undefined }
+      return "done" as const
+    })
   })
+}
+
+const DONE: Effect.Effect<"done"> = Effect.succeed("done")
+const NOSPACE: Effect.Effect<"nospace"> = Effect.succeed("nospace")
 
 /**
  * `ttm_bo_validate(bo, placement, ctx)`.
@@ -101,18 +105,26 @@ const slowValidate = (
   bo: Bo,
   placement: Placement,
   ctx: OperationCtx
-): Effect.Effect<void, ValidateError> =>
-  Effect.gen(function* () {
-    const dev = bo.device
+): Effect.Effect<void, ValidateError> => {
+  const dev = bo.device
+  const noMemory = () => new NoMemory({ what: bo.name, requested: bo.size })
+  const run = Effect.suspend((): Effect.Effect<void, ValidateError | NoSpace> => {
     if (placement.length === 0) {
-      if (bo.pinCount > 0) return yield* new Invalid({ what: bo.name, reason: "cannot purge a pinned BO" })
-      return purge(dev, bo)
+      if (bo.pinCount > 0) return Effect.fail(new Invalid({ what: bo.name, reason: "cannot purge a pinned BO" }))
+      purge(dev, bo)
+      return Effect.void
     }
-    for (const force of [false, true]) {
-      if ((yield* pass(dev, held, bo, placement, ctx, force)) === "done") return
-    }
-    return yield* new NoMemory({ what: bo.name, requested: bo.size })
-  }).pipe(
-    Effect.catchTag("NoSpace", (e) => Effect.fail(new NoMemory({ what: bo.name, requested: e.requested }))),
-    (eff) => withOrphanCleanup(bo.device, ctx, eff)
+    return Effect.flatMap(pass(dev, held, bo, placement, ctx, false), (first) =>
+      first === "done"
+        ? Effect.void
+        : Effect.flatMap(pass(dev, held, bo, placement, ctx, true), (second) =>
+            second === "done" ? Effect.void : Effect.fail(noMemory())
+          )
+    )
+  })
+  return withOrphanCleanup(
+    dev,
+    ctx,
+    Effect.catchTag(run, "NoSpace", (e) => Effect.fail(new NoMemory({ what: bo.name, requested: e.requested })))
   )
+}

@@ -56,37 +56,40 @@ const lockVictim = (w: Walk, bo: Bo): Effect.Effect<{ held: Held; own: boolean }
     })
   })
 
+const SKIP: Effect.Effect<Step> = Effect.succeed("skip")
+
 /** `ttm_bo_evict`: to the driver's evict placement (empty: purge), moving with eviction allowed. */
 export const evictBo = (dev: Device, held: Held, bo: Bo, ctx: OperationCtx): Effect.Effect<Step, MoveError> =>
-  Effect.gen(function* () {
+  Effect.suspend(() => {
     const placement = dev.funcs.evictFlags(bo)
     if (placement.length === 0) {
-      if (!isIdle(bo.resv) && ctx.noWaitGpu) return "skip"
-      yield* waitIdle(bo.resv, "bookkeep", ctx.interruptible)
-      purge(dev, bo)
-      return "progress"
+      if (!isIdle(bo.resv) && ctx.noWaitGpu) return SKIP
+      return Effect.map(waitIdle(bo.resv, "bookkeep", ctx.interruptible), (): Step => {
+        purge(dev, bo)
+        return "progress"
+      })
     }
-    const to = yield* memSpace(dev, held, bo, placement, ctx)
-    if (to instanceof NoSpace) return to
-    yield* moveTo(dev, held, bo, to, true, ctx)
-    dev.stats.evictions++
-    return "progress"
+    return Effect.flatMap(memSpace(dev, held, bo, placement, ctx), (to): Effect.Effect<Step, MoveError> => {
+      if (to instanceof NoSpace) return Effect.succeed(to)
+      return Effect.map(moveTo(dev, held, bo, to, true, ctx), (): Step => {
+        dev.stats.evictions++
+        return "progress"
+      })
+    })
   })
 
 /** `ttm_bo_evict_cb`: the per-victim policy. */
-const processVictim = (w: Walk, bo: Bo, held: Held): Effect.Effect<Step, MoveError> =>
-  Effect.gen(function* () {
-    if (bo.pinCount > 0 || !w.dev.funcs.evictionValuable(bo, w.place, w.dev)) return "skip"
-    if (w.ctx.noWaitGpu && !isIdle(bo.resv)) return "skip"
-    if (bo.deleted) {
-      yield* waitIdle(bo.resv, "bookkeep", w.ctx.interruptible)
+const processVictim = (w: Walk, bo: Bo, held: Held): Effect.Effect<Step, MoveError> => {
+  if (bo.pinCount > 0 || !w.dev.funcs.evictionValuable(bo, w.place, w.dev)) return SKIP
+  if (w.ctx.noWaitGpu && !isIdle(bo.resv)) return SKIP
+  if (bo.deleted) {
+    return Effect.map(waitIdle(bo.resv, "bookkeep", w.ctx.interruptible), (): Step => {
       reapLocked(w.dev, bo)
       return "progress"
-    }
-    return yield* evictBo(w.dev, held, bo, w.ctx).pipe(Effect.catchTag("Busy", () => Effect.succeed<Step>("skip")))
-  })
-
-const SKIP: Effect.Effect<Step> = Effect.succeed("skip")
+    })
+  }
+  return evictBo(w.dev, held, bo, w.ctx).pipe(Effect.catchTag("Busy", () => SKIP))
+}
 
 const visit = (w: Walk, res: Resource): Effect.Effect<Step | "deadlock", MoveError> => {
   const bo = boOf(res)

@@ -155,8 +155,11 @@ export class GpuEngine {
       this.pending--
     })
     const job = make(fence)
-    const pending = deps.flatMap(leaves).filter((d) => !d.isSignaled && !this.#queued.has(d))
-    if (pending.length === 0) this.#enqueue(job)
+    let pending: Array<FenceLike> | undefined
+    for (const dep of deps) {
+      for (const d of leaves(dep)) if (!d.isSignaled && !this.#queued.has(d)) (pending ??= []).push(d)
+    }
+    if (pending === undefined) this.#enqueue(job)
     else allOf(pending).addCallback(() => this.#enqueue(job))
     return fence
   }

@@ -99,18 +99,20 @@ export const commitMove = (
   ctx: OperationCtx
 ): Effect.Effect<void> =>
   Effect.uninterruptible(
-    Effect.gen(function* () {
+    Effect.suspend(() => {
       const old = bo.resource
       const fence = submitCopy(dev, bo, old, to)
-      const after = [...allFences(bo), fence]
-      yield* addFence(held, fence, "kernel")
-      assign(dev, bo, to)
-      if (dev.manager(to.memType)?.useTt) markPopulated(dev, bo)
-      else unpopulate(dev, bo)
-      if (old !== undefined) retire(dev, old, after, evict)
-      ctx.bytesMoved += bo.size
-      dev.stats.bytesMoved += bo.size
-      dev.stats.moves++
+      const after = allFences(bo)
+      after.push(fence)
+      return Effect.map(addFence(held, fence, "kernel"), () => {
+        assign(dev, bo, to)
+        if (dev.manager(to.memType)?.useTt) markPopulated(dev, bo)
+        else unpopulate(dev, bo)
+        if (old !== undefined) retire(dev, old, after, evict)
+        ctx.bytesMoved += bo.size
+        dev.stats.bytesMoved += bo.size
+        dev.stats.moves++
+      })
     })
   )
 
