@@ -9,7 +9,18 @@
 import type { Invalid } from "@drmkit/core"
 import * as Descriptor from "./Descriptor.ts"
 import type { Plan } from "./PageTable.ts"
-import { ENTRIES_PER_TABLE, FAULT, LEVEL_SHIFTS, PteBits, WORDS_PER_TABLE } from "./Pte.ts"
+import {
+  ENTRIES_PER_TABLE,
+  FAULT,
+  FLAG_MASK,
+  frameOf,
+  HI_FRAME_MASK,
+  hi,
+  LEVEL_SHIFTS,
+  lo,
+  PteBits,
+  WORDS_PER_TABLE
+} from "./Pte.ts"
 
 /**
  * A page-table arena held in CPU memory.
@@ -67,8 +78,8 @@ export const writeDescriptor = (mem: Uint32Array, d: Descriptor.Descriptor): voi
   let frame = s.baseFrame
   const inc = s.increment
   for (let i = 0; i < d.count; i++, o += 2, frame += inc) {
-    mem[o] = (((frame % 1048576) << 12) | flags) >>> 0
-    mem[o + 1] = Math.floor(frame / 1048576)
+    mem[o] = lo(frame, flags)
+    mem[o + 1] = hi(frame)
   }
 }
 
@@ -106,11 +117,11 @@ export const translate = (mem: Uint32Array, root: number, levels: number, vas: U
       }
       if (level === 0 || (elo & PteBits.LEAF) !== 0) {
         const mask = shift >= 32 ? 0xffffffff : 2 ** shift - 1
-        out[2 * i] = ((elo & ~0xfff & ~mask) | (vlo & mask)) >>> 0
-        out[2 * i + 1] = ehi & 0xfffff
+        out[2 * i] = ((elo & ~FLAG_MASK & ~mask) | (vlo & mask)) >>> 0
+        out[2 * i + 1] = ehi & HI_FRAME_MASK
         break
       }
-      table = (elo >>> 12) + (ehi & 0xfffff) * 1048576
+      table = frameOf(elo, ehi)
     }
   }
   return out

@@ -1,6 +1,6 @@
 /**
  * The page-table entry format, defined once for the CPU reference, the planner and the WGSL
- * kernels (the WGSL helpers in `internal/wgsl/common.ts` are generated from these constants).
+ * kernels (the WGSL helpers in `internal/wgsl/pte.ts` are generated from these constants).
  *
  * A PTE is 64 bits stored as two little-endian u32 words (WGSL has no u64):
  *
@@ -48,6 +48,23 @@ export const USER_FLAG_MASK = 0xffa
 /** All flag bits of the low word. @since 0.1.0 @category pte */
 export const FLAG_MASK = 0xfff
 
+/**
+ * Bit position of the frame in the low word (= log2 of the 4 KiB page; x86/xe `PAGE_SHIFT`).
+ *
+ * @since 0.1.0
+ * @category pte
+ */
+export const FRAME_SHIFT = 12
+
+/** Frame bits held by the low word (frame[19:0]); the high word holds frame[39:20]. @since 0.1.0 @category pte */
+export const LO_FRAME_BITS = 20
+
+/** Mask of the frame bits in the high word (frame[39:20]; bits 31..20 reserved). @since 0.1.0 @category pte */
+export const HI_FRAME_MASK = 0xfffff
+
+/** Index bits per level (512 entries; xe's `XE_PDES` = 512). @since 0.1.0 @category pte */
+export const LEVEL_BITS = 9
+
 /** Largest frame number a PTE can hold (40 bits → 52-bit physical addresses). @since 0.1.0 @category pte */
 export const MAX_FRAME = 2 ** 40 - 1
 
@@ -79,6 +96,7 @@ export const MAX_HUGE_LEVEL = 2
 export const pagesPerEntry = (level: number): number => 512 ** level
 
 const TWO32 = 2 ** 32
+const LO_FRAME_LIMIT = 2 ** LO_FRAME_BITS
 
 /**
  * Encodes frame + flags into the low word.
@@ -86,7 +104,8 @@ const TWO32 = 2 ** 32
  * @since 0.1.0
  * @category pte
  */
-export const lo = (frame: number, flags: number): number => (((frame % 2 ** 20) * 4096) | (flags & FLAG_MASK)) >>> 0
+export const lo = (frame: number, flags: number): number =>
+  (((frame % LO_FRAME_LIMIT) << FRAME_SHIFT) | (flags & FLAG_MASK)) >>> 0
 
 /**
  * Encodes the high word (frame bits 20..39).
@@ -94,10 +113,11 @@ export const lo = (frame: number, flags: number): number => (((frame % 2 ** 20) 
  * @since 0.1.0
  * @category pte
  */
-export const hi = (frame: number): number => Math.floor(frame / 2 ** 20) >>> 0
+export const hi = (frame: number): number => Math.floor(frame / LO_FRAME_LIMIT) >>> 0
 
 /** Frame number of an encoded PTE. @since 0.1.0 @category pte */
-export const frameOf = (loWord: number, hiWord: number): number => (loWord >>> 12) + (hiWord & 0xfffff) * 2 ** 20
+export const frameOf = (loWord: number, hiWord: number): number =>
+  (loWord >>> FRAME_SHIFT) + (hiWord & HI_FRAME_MASK) * LO_FRAME_LIMIT
 
 /** Flag bits of an encoded PTE. @since 0.1.0 @category pte */
 export const flagsOf = (loWord: number): number => loWord & FLAG_MASK

@@ -4,7 +4,7 @@
  * zap. Every mutation is journaled so a failed plan (arena full) rolls back completely.
  */
 import type { Backing } from "../PageTable.ts"
-import { dirFlags, ENTRIES_PER_TABLE, leafFlags, PteBits } from "../Pte.ts"
+import { dirFlags, ENTRIES_PER_TABLE, hi, leafFlags, lo, PteBits } from "../Pte.ts"
 import type { Emitter } from "./emitter.ts"
 
 const EMPTY = -1
@@ -203,8 +203,8 @@ export class Shadow {
       const v = this.lits.subarray(2 * off, 2 * (off + count))
       for (let k = 0; k < count; k++) {
         const fr = b.frames[off + k] as number
-        v[2 * k] = (((fr % 1048576) << 12) | lf) >>> 0
-        v[2 * k + 1] = Math.floor(fr / 1048576)
+        v[2 * k] = lo(fr, lf)
+        v[2 * k + 1] = hi(fr)
       }
       this.out.literal(t, first, v)
     }

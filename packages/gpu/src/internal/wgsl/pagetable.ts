@@ -2,7 +2,8 @@
  * WGSL for the page-table kernels, generated for an arena split into `segments` storage buffers of
  * `tablesPerSegment` tables each. The PTE bit layout comes from `Pte.ts` (single source of truth).
  */
-import { FAULT, PteBits } from "../../Pte.ts"
+import { FAULT } from "../../Pte.ts"
+import { pteWgsl } from "./pte.ts"
 
 /** Workgroup size of every page-table kernel. */
 export const WG = 64
@@ -56,11 +57,10 @@ fn run${s}(o: u32, li: u32, d: u32, count: u32, kind: u32) {
   let blo = descs[d + 4u];
   let bhi = descs[d + 5u];
   let inc = descs[d + 6u];
-  let flags = descs[d + 7u] & 0xfffu;
+  let flags = descs[d + 7u];
   ${entryLoop(layout)} {
     let flo = blo + j * inc;
-    let fhi = bhi + select(0u, 1u, flo < blo);
-    a${s}[o + j] = vec2u((flo << 12u) | flags, (flo >> 20u) | (fhi << 12u));
+    a${s}[o + j] = pte_encode(flo, bhi + select(0u, 1u, flo < blo), flags);
   }
 }`
 
@@ -70,6 +70,7 @@ fn run${s}(o: u32, li: u32, d: u32, count: u32, kind: u32) {
  * frame = base + i·inc with a 64-bit carry.
  */
 export const applySource = (segments: number, tps: number, layout: ApplyLayout): string => `
+${pteWgsl}
 ${arenaDecls(segments, "read_write")}
 @group(0) @binding(${segments}) var<storage, read> descs: array<u32>;
 @group(0) @binding(${segments + 1}) var<storage, read> lits: array<vec2u>;
@@ -93,6 +94,7 @@ ${Array.from({ length: segments }, (_, s) => `    case ${s}u: { run${s}(o, li, d
  * (lo, hi) or (level, FAULT).
  */
 export const translateSource = (segments: number, tps: number): string => `
+${pteWgsl}
 ${arenaDecls(segments, "read")}
 @group(0) @binding(${segments}) var<storage, read> vas: array<vec2u>;
 @group(0) @binding(${segments + 1}) var<storage, read_write> outp: array<vec2u>;
@@ -111,15 +113,11 @@ fn translate(@builtin(global_invocation_id) gid: vec3u) {
     var table = p.root;
     var r = vec2u(0u, ${FAULT}u);
     for (var level = i32(p.levels) - 1; level >= 0; level--) {
-      let shift = 12u + 9u * u32(level);
+      let shift = pte_level_shift(u32(level));
       let e = ld(table, idx(v, shift));
-      if ((e.x & ${PteBits.PRESENT}u) == 0u) { r = vec2u(u32(level), ${FAULT}u); break; }
-      if (level == 0 || (e.x & ${PteBits.LEAF}u) != 0u) {
-        let mask = select((1u << (shift & 31u)) - 1u, 0xffffffffu, shift >= 32u);
-        r = vec2u((e.x & ~0xfffu & ~mask) | (v.x & mask), e.y & 0xfffffu);
-        break;
-      }
-      table = (e.x >> 12u) | ((e.y & 0xfffffu) << 20u);
+      if (!pte_present(e)) { r = vec2u(u32(level), ${FAULT}u); break; }
+      if (level == 0 || pte_leaf(e)) { r = pte_address(e, v, shift); break; }
+      table = pte_frame32(e);
     }
     outp[i] = r;
   }
