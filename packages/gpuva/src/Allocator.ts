@@ -11,7 +11,7 @@
  * @since 0.1.0
  */
 import { NoMemory } from "@drmkit/core"
-import { Effect, Fiber } from "effect"
+import { Context, Effect, Fiber } from "effect"
 
 /**
  * What is being allocated (for accounting and for fault injection).
@@ -83,41 +83,32 @@ export const counting = (): Counting => {
   return self
 }
 
-/** Fibers inside a signalling section (with nesting depth). */
-const signallingFibers = new Map<number, number>()
-
 /**
- * Whether a fence-signalling section is running (`dma_fence_begin_signalling()` was called and
- * `dma_fence_end_signalling()` not yet).
+ * Nesting depth of fence-signalling sections of the running fiber (and of fibers it forks).
  *
  * @since 0.1.0
  * @category signalling
  */
-export const inSignallingPath = (): boolean => {
-  const id = Fiber.getCurrent()?.id
-  return id !== undefined && (signallingFibers.get(id) ?? 0) > 0
-}
+export const SignallingDepth = Context.Reference<number>("@drmkit/gpuva/SignallingDepth", { defaultValue: () => 0 })
+
+/**
+ * Whether a fence-signalling section is running (`dma_fence_begin_signalling()` was called and
+ * `dma_fence_end_signalling()` not yet). Synchronous, so allocation hooks can ask it.
+ *
+ * @since 0.1.0
+ * @category signalling
+ */
+export const inSignallingPath = (): boolean => (Fiber.getCurrent()?.getRef(SignallingDepth) ?? 0) > 0
 
 /**
  * Runs `effect` as a fence-signalling critical section (`dma_fence_begin_signalling()` /
  * `dma_fence_end_signalling()`): the part of a job between "it may run" and "its fence signals",
- * where memory allocation is forbidden. Tracked per fiber (task), like lockdep's per-task
- * annotation. An allocator with `forbidInSignalling` throws on any allocation inside it.
+ * where memory allocation is forbidden. Scoped to the fiber (task) like lockdep's per-task
+ * annotation, via {@link SignallingDepth}. An allocator with `forbidInSignalling` throws on any
+ * allocation inside it.
  *
  * @since 0.1.0
  * @category signalling
  */
 export const signalling = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.withFiber((fiber) => {
-    const id = fiber.id
-    return Effect.acquireUseRelease(
-      Effect.sync(() => void signallingFibers.set(id, (signallingFibers.get(id) ?? 0) + 1)),
-      () => effect,
-      () =>
-        Effect.sync(() => {
-          const d = (signallingFibers.get(id) ?? 1) - 1
-          if (d === 0) signallingFibers.delete(id)
-          else signallingFibers.set(id, d)
-        })
-    )
-  })
+  Effect.updateService(effect, SignallingDepth, (d) => d + 1)

@@ -102,24 +102,30 @@ export interface SubmitOptions {
 const runJob = (q: BindQueue, job: BindJob) =>
   Effect.gen(function* () {
     for (const f of job.deps) yield* Effect.orDie(DmaFence.wait(f))
-    yield* Allocator.signalling(
-      Effect.gen(function* () {
-        const killed = q.vm.killed
-        if (killed !== undefined) job.update.release()
-        const exit = killed === undefined ? yield* Effect.exit(job.update.run) : undefined
-        // The job's writes are done: tables it unlinked may be reused by later plans. Retire before
-        // signalling, so a waiter woken by the fence sees them free.
-        q.vm.pageTables?.retire(job.plan)
-        q.completed += 1
-        if (exit?._tag === "Success") {
-          job.fence.signal()
-          return
-        }
-        const error = killed ?? new Error(`page-table job failed: ${String(exit?.cause)}`)
-        q.vm.killed ??= error
-        job.fence.signal(error)
-      })
-    )
+    const retired = { done: false }
+    const exit = yield* Effect.exit(Allocator.signalling(execute(q, job, retired)))
+    if (exit._tag === "Success" || job.fence.isSignaled) return
+    // an executor error, or a defect (e.g. an allocation in the signalling path): the page tables
+    // no longer match the shadow, so the VM dies; the queue itself keeps running (cancelling)
+    if (!retired.done) q.vm.pageTables?.retire(job.plan)
+    const error = new Error(`page-table job failed: ${String(exit.cause)}`)
+    q.vm.killed ??= error
+    q.completed += 1
+    job.fence.signal(error)
+  })
+
+/** The fence-signalling part of a job: run it (unless the VM is dead), retire its tables, signal. */
+const execute = (q: BindQueue, job: BindJob, retired: { done: boolean }) =>
+  Effect.gen(function* () {
+    const killed = q.vm.killed
+    if (killed === undefined) yield* job.update.run
+    else job.update.release()
+    // The job's writes are done: tables it unlinked may be reused by later plans. Retire before
+    // signalling, so a waiter woken by the fence sees them free.
+    q.vm.pageTables?.retire(job.plan)
+    retired.done = true
+    q.completed += 1
+    job.fence.signal(killed)
   })
 
 /**

@@ -101,14 +101,18 @@ describe("a failed bind changes nothing", () => {
 })
 
 describe("a failed page-table job", () => {
-  it.effect("signals its fence with the error and kills the VM (no further binds)", () =>
+  const failures = [
+    ["an executor error", Effect.fail(new Error("GPU hang"))],
+    ["a defect in the job (no hang: the queue keeps cancelling)", Effect.die(new Error("GPU hang"))]
+  ] as const
+  it.effect.each(failures)("%s signals its fence with the error and kills the VM (no further binds)", ([, failure]) =>
     Effect.gen(function* () {
       const s = cpuVm()
       const runs: Array<number> = []
       const flaky = wrapRun(s.vm.pageTables!.executor, (p, n) =>
         Effect.suspend(() => {
           runs.push(n)
-          return n === 2 ? Effect.fail(new Error("GPU hang")) : p.run
+          return n === 2 ? failure : p.run
         })
       )
       const vm = GpuVm.make({
