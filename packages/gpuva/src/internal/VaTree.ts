@@ -199,10 +199,20 @@ export class VaTree {
     return node as Leaf
   }
 
+  /** The leaf whose range holds `addr`, without recording the path (lookups only). */
+  private leafOf(key: number, addr: bigint): Leaf {
+    let node = this.root
+    for (let d = this.depth; d > 0; d--) {
+      const inner = node as Inner
+      node = inner.kids[route(inner, key, addr)] as Node
+    }
+    return node as Leaf
+  }
+
   /** Last node whose start is `<= addr`, or `null`. */
   floor(addr: bigint): VaNode | null {
     const key = Number(addr)
-    const leaf = this.leafFor(key, addr)
+    const leaf = this.leafOf(key, addr)
     if (leaf.n === 0) return null
     const pos = upper(leaf, key, addr)
     return pos > 0 ? (leaf.vals[pos - 1] as VaNode) : (leaf.vals[0] as VaNode).prev
