@@ -14,7 +14,8 @@ import { NoMemory } from "@drmkit/core"
 import { Context, Effect, Fiber } from "effect"
 
 /**
- * What is being allocated (for accounting and for fault injection).
+ * What is being allocated (for accounting and for fault injection): `struct drm_gpuva`, `struct
+ * drm_gpuvm_bo`, page-table pages, the job (`kmalloc` / `xe_pt_create()` at submit time).
  *
  * @since 0.1.0
  * @category models
@@ -34,7 +35,7 @@ export interface Allocator {
 }
 
 /**
- * The default allocator: never fails.
+ * The default allocator: never fails (`GFP_KERNEL` that always succeeds).
  *
  * @since 0.1.0
  * @category constructors
@@ -42,7 +43,8 @@ export interface Allocator {
 export const unlimited: Allocator = { alloc: () => undefined }
 
 /**
- * Counts allocations per kind (an {@link Allocator} that also records what it saw).
+ * Counts allocations per kind (an {@link Allocator} that also records what it saw), with fault
+ * injection like the kernel's `failslab` / `fail_page_alloc`.
  *
  * @since 0.1.0
  * @category models
@@ -84,7 +86,8 @@ export const counting = (): Counting => {
 }
 
 /**
- * Nesting depth of fence-signalling sections of the running fiber (and of fibers it forks).
+ * Nesting depth of fence-signalling sections of the running fiber (and of fibers it forks): the
+ * per-task state behind `dma_fence_begin_signalling()` (lockdep's `dma_fence_lockdep_map`).
  *
  * @since 0.1.0
  * @category signalling

@@ -36,7 +36,7 @@ import type * as PageTables from "./PageTables.ts"
 import * as VmBind from "./VmBind.ts"
 
 /**
- * A submitted bind job.
+ * A submitted bind job (xe's PT-update job / Nouveau's `nouveau_uvmm_bind_job`).
  *
  * @since 0.1.0
  * @category models
@@ -55,7 +55,8 @@ export interface BindJob {
 }
 
 /**
- * A bind queue of a VM. Create with {@link make}.
+ * A bind queue of a VM (an xe VM_BIND exec queue with its `drm_sched` entity). Create with
+ * {@link make}.
  *
  * @since 0.1.0
  * @category models
@@ -81,7 +82,7 @@ let nextId = 1
 const bindContexts = new Set<number>()
 
 /**
- * Options of {@link submit}.
+ * Options of {@link submit} (the `syncs` of `struct drm_xe_vm_bind`).
  *
  * @since 0.1.0
  * @category models

@@ -37,7 +37,7 @@ export interface VmOps<E = never> {
 }
 
 /**
- * Options of {@link make}.
+ * Options of {@link make} (the arguments of `drm_gpuvm_init()` this half needs).
  *
  * @since 0.1.0
  * @category models
@@ -53,7 +53,8 @@ export interface Options<E = never> {
 }
 
 /**
- * The VM.
+ * The VM: the object-tracking half of `struct drm_gpuvm` plus xe's `struct xe_vm` bits VM_BIND needs
+ * (`vm->lock`, page tables, range fences, the banned state).
  *
  * @since 0.1.0
  * @category models

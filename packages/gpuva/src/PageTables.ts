@@ -28,7 +28,8 @@ export interface Prepared {
 }
 
 /**
- * Applies plans to page-table memory and translates addresses through it.
+ * Applies plans to page-table memory and translates addresses through it: the update backend
+ * (xe `xe_migrate_update_pgtables()` / amdgpu's `amdgpu_vm_update_funcs` CPU or SDMA).
  *
  * @since 0.1.0
  * @category models
@@ -127,7 +128,7 @@ export interface Options {
 }
 
 /**
- * A VM's page tables.
+ * A VM's page tables (xe `vm->pt_root` and its `xe_pt` tree, as `@drmkit/gpu`'s shadow).
  *
  * @since 0.1.0
  * @category models
@@ -202,7 +203,7 @@ export class VmPageTables {
 }
 
 /**
- * Creates a VM's page tables.
+ * Creates a VM's page tables (xe `xe_pt_create()` of the root, `xe_vm_create()`).
  *
  * @since 0.1.0
  * @category constructors

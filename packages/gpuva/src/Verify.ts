@@ -16,7 +16,7 @@ import type { BindObject } from "./VmBind.ts"
 const PAGE = 4096n
 
 /**
- * What an address should translate to.
+ * What an address should translate to (the VA tree's answer; IGT's expected-value side).
  *
  * @since 0.1.0
  * @category models

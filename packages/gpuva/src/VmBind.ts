@@ -26,7 +26,7 @@ export type Frames =
   | { readonly _tag: "Pages"; readonly frames: ArrayLike<number> }
 
 /**
- * The minimal GEM object VM_BIND needs until TTM buffer objects exist: size, reservation object
+ * The minimal GEM object (`struct drm_gem_object`) VM_BIND needs until TTM buffer objects exist: size, reservation object
  * (the VM's own for a private object, a separate one for an external object) and its frames.
  *
  * @since 0.1.0

@@ -22,7 +22,7 @@ import type { Allocator } from "./Allocator.ts"
 import type { GemObject, GpuVa } from "./GpuVa.ts"
 
 /**
- * The VM side a vm_bo needs: identity, the common resv (to tell external objects apart), the
+ * The VM side a vm_bo needs (the `struct drm_gpuvm` fields `drm_gpuvm_bo` code touches): identity, the common resv (to tell external objects apart), the
  * extobj and evict lists and the allocation hook. {@link GpuVm.GpuVm} implements it.
  *
  * @since 0.1.0
@@ -40,7 +40,7 @@ export interface VmLike {
 }
 
 /**
- * Proof that the lock protecting an object's gpuva list is held: a witness of the object's
+ * Proof that the lock protecting an object's gpuva list (`obj->gpuva.list`) is held: a witness of the object's
  * reservation lock, or of the driver lock registered with {@link setGpuvaLock}.
  *
  * @since 0.1.0
@@ -71,7 +71,7 @@ export class VmBoMisuse extends Error {
 }
 
 /**
- * The vm_bo. Fields are read-only for users; mutate through this module's functions.
+ * The vm_bo (`struct drm_gpuvm_bo`). Fields are read-only for users; mutate through this module's functions.
  *
  * @since 0.1.0
  * @category models
@@ -165,7 +165,7 @@ export const find = (vm: VmLike, obj: GemObject, lock: GpuvaLock): VmBo | undefi
 }
 
 /**
- * Lookup without taking a reference or asserting the lock (diagnostics and tests).
+ * `drm_gpuvm_bo_find()` without taking a reference or asserting the lock (diagnostics and tests).
  *
  * @since 0.1.0
  * @category lookup
