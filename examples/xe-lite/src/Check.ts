@@ -10,7 +10,8 @@
 import { GpuVa, Verify } from "@drmkit/gpuva"
 import { type BufferObject, Debug, Placement } from "@drmkit/ttm-placement"
 import { Effect } from "effect"
-import { frameOfPage, locate, pageOfResource, type XeBo, type XeLite } from "./Driver.ts"
+import type { XeLite } from "./Driver.ts"
+import { frameOfPage, locate, pageOfResource, type XeBo } from "./XeBo.ts"
 
 const { MemType } = Placement
 const PAGE = 4096n

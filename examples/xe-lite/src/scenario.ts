@@ -17,10 +17,11 @@
  */
 import { GpuVa, GpuVm, VmBind, VmBo } from "@drmkit/gpuva"
 import { DmaResv } from "@drmkit/resv-locking"
-import { Access, type BufferObject, Debug, type Device, Eviction, Lifecycle, Placement } from "@drmkit/ttm-placement"
+import { Access, type BufferObject, Debug, Device, Eviction, Lifecycle, Placement } from "@drmkit/ttm-placement"
 import { Effect } from "effect"
 import * as Check from "./Check.ts"
 import * as Driver from "./Driver.ts"
+import type { XeBo } from "./XeBo.ts"
 
 const { MemType, PAGE_SIZE } = Placement
 const { MiB } = Driver
@@ -106,7 +107,7 @@ export const formatTree = (d: Driver.XeLite): Array<string> =>
   [...d.vm.space].map((va) => {
     if (va === d.vm.space.reserved) return `${hex(va.addr)}..${hex(va.end)}  (kernel-reserved)`
     const size = va.range % bMiB === 0n ? `${va.range / bMiB} MiB` : `${va.range / KiB} KiB`
-    const obj = va.obj as Driver.XeBo | null
+    const obj = va.obj as XeBo | null
     const kind = obj === null ? "NULL" : obj.external ? "extobj" : "per-VM"
     const inv = (va.flags & GpuVa.Flags.Invalidated) !== 0 ? "  INVALIDATED (zapped)" : ""
     return `${hex(va.addr)}..${hex(va.end)}  ${size.padStart(8)}  ${obj?.name ?? "-"}+0x${va.offset.toString(16)} (${kind})${inv}`
@@ -120,7 +121,7 @@ export const run = (options: Options = {}): Effect.Effect<Result> =>
       const d = yield* Driver.make(options.config ?? Driver.defaultConfig)
       const adapter = `${d.gpu.adapter.backend} ${d.gpu.adapter.description}`.trim()
       const expected = new Map<BufferObject.Bo, number>()
-      const objs: Array<Driver.XeBo> = []
+      const objs: Array<XeBo> = []
       const steps: Array<StepReport> = []
 
       const placements = (): Array<Placed> =>
@@ -233,7 +234,7 @@ export const run = (options: Options = {}): Effect.Effect<Result> =>
         Effect.all([newBo("client0", 2 * MiB, 6, false), newBo("client1", 2 * MiB, 7, false)])
       )
       const evictedByPressure = [...d.vm.evicted].map((v) => v.obj.name)
-      const externalEvicted = [...d.vm.evicted].filter((v) => (v.obj as Driver.XeBo).external).map((v) => v.obj.name)
+      const externalEvicted = [...d.vm.evicted].filter((v) => (v.obj as XeBo).external).map((v) => v.obj.name)
       for (const line of formatTree(d)) log(`     ${line}`)
       const gpuvaMismatchesWhileEvicted = yield* Check.gpuvaMismatches(d)
       log(
@@ -273,7 +274,7 @@ export const run = (options: Options = {}): Effect.Effect<Result> =>
       const lockedResvs = [...resvs].filter((r) => DmaResv.isLocked(r)).length
       for (const bo of expected.keys()) yield* Lifecycle.release(bo)
       yield* Driver.awaitZaps(d)
-      yield* Effect.promise(() => d.ttm.storage.gpu.drain())
+      yield* Device.drain(d.ttm)
       yield* Lifecycle.flushDelayed(d.ttm)
       const teardown: Teardown = {
         leftovers,

@@ -1,9 +1,10 @@
 import { GpuVm, VmBind } from "@drmkit/gpuva"
-import { Access, type BufferObject, Debug, Eviction, Lifecycle, Placement } from "@drmkit/ttm-placement"
+import { Access, type BufferObject, Debug, Device, Eviction, Lifecycle, Placement } from "@drmkit/ttm-placement"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import * as Check from "../src/Check.ts"
 import * as Driver from "../src/Driver.ts"
+import type { XeBo } from "../src/XeBo.ts"
 
 const { MiB } = Driver
 const GiB = 1n << 30n
@@ -15,7 +16,7 @@ const fill = (size: number, seed: number) => new Uint8Array(new Uint32Array(size
 const setup = (d: Driver.XeLite) =>
   Effect.gen(function* () {
     const expected = new Map<BufferObject.Bo, number>()
-    const objs: Array<Driver.XeBo> = []
+    const objs: Array<XeBo> = []
     for (const [name, seed, vmPrivate] of [
       ["priv", 11, true],
       ["ext", 12, false]
@@ -25,15 +26,14 @@ const setup = (d: Driver.XeLite) =>
       expected.set(o.bo, Access.checksumOf(data))
       objs.push(o)
     }
-    const [p, e] = objs as [Driver.XeBo, Driver.XeBo]
+    const [p, e] = objs as [XeBo, XeBo]
     yield* Driver.bind(d, [VmBind.map(GiB, 2n << 20n, p), VmBind.map(2n * GiB, 1n << 20n, e, 1n << 20n)])
     return { expected, objs }
   })
 
 /** The exec job: under the exec's locks every mapping is valid, translates to VRAM, contents intact. */
 const job =
-  (d: Driver.XeLite, objs: ReadonlyArray<Driver.XeBo>, expected: Map<BufferObject.Bo, number>) =>
-  (locks: GpuVm.Locks) =>
+  (d: Driver.XeLite, objs: ReadonlyArray<XeBo>, expected: Map<BufferObject.Bo, number>) => (locks: GpuVm.Locks) =>
     Effect.gen(function* () {
       const t = yield* Check.translations(d, 8)
       assert.deepStrictEqual(t.mismatches, [])
@@ -102,10 +102,10 @@ describe("xe-lite exec", () => {
           assert.strictEqual(d.stats.execs, 13)
           assert.strictEqual(d.stats.rebindVas, d.stats.zappedVas)
           assert.strictEqual(d.stats.vmBoValidates, d.stats.vmBosEvicted)
-          yield* Driver.bind(d, [VmBind.unmapAll(objs[0] as Driver.XeBo), VmBind.unmapAll(objs[1] as Driver.XeBo)])
+          yield* Driver.bind(d, [VmBind.unmapAll(objs[0] as XeBo), VmBind.unmapAll(objs[1] as XeBo)])
           assert.deepStrictEqual(GpuVm.leftovers(d.vm), [])
           for (const o of objs) yield* Lifecycle.release(o.bo)
-          yield* Effect.promise(() => d.ttm.storage.gpu.drain())
+          yield* Device.drain(d.ttm)
           yield* Lifecycle.flushDelayed(d.ttm)
           assert.deepStrictEqual(Debug.leaks(d.ttm), { systemBuffers: 0, ghosts: 0, bos: 0 })
           assert.deepStrictEqual(Debug.violations(d.ttm), [])
