@@ -201,6 +201,28 @@ describe("runJob allocates nothing", () => {
     })
   )
 
+  it.effect("submit pre-allocates the worst case: 3 VA structs per map, 2 per unmap, a vm_bo per object map", () =>
+    Effect.gen(function* () {
+      const s = cpuVm()
+      const q = yield* BindQueue.make(s.vm)
+      const a = object("a", 8n * MiB)
+      yield* bindAndCheck(q, [VmBind.map(GiB, 8n * MiB, a)])
+      const before = { ...s.allocator.counts }
+      yield* bindAndCheck(q, [
+        VmBind.map(GiB + MiB, 4n * KiB, a, 4n * KiB),
+        VmBind.mapNull(4n * GiB, 2n * MiB),
+        VmBind.unmap(GiB + 4n * MiB, 4n * KiB),
+        VmBind.unmap(GiB + 6n * MiB, 4n * KiB),
+        VmBind.prefetch(GiB, 8n * MiB)
+      ])
+      const used = (k: keyof typeof before) => s.allocator.counts[k] - before[k]
+      assert.strictEqual(used("va"), 3 + 3 + 2 + 2)
+      assert.strictEqual(used("vmBo"), 1, "pre-allocated even though the vm_bo exists (obtain_prealloc)")
+      assert.strictEqual(used("job"), 1)
+      assert.isAbove(used("ptPages"), 0)
+    })
+  )
+
   it.effect("control: an allocation inside the signalling section is caught", () =>
     Effect.gen(function* () {
       const s = cpuVm()

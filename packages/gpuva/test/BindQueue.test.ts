@@ -270,17 +270,21 @@ describe("VM_BIND on the CPU reference", () => {
       const q = yield* BindQueue.make(vm)
       const priv = object("priv", 2n * MiB, vm.resv)
       const ext = object("ext", 2n * MiB)
+      const idle = object("idle-extobj", 2n * MiB)
+      yield* bindAndCheck(q, [VmBind.map(8n * GiB, 2n * MiB, idle)])
       const gate = DmaFence.make(DmaFence.contextAlloc("gate"))
       const job = yield* BindQueue.submit(q, [VmBind.map(GiB, 2n * MiB, priv), VmBind.map(2n * GiB, 2n * MiB, ext)], {
         inFences: [gate]
       })
-      for (const r of [vm.resv, ext.resv]) {
+      // drm_gpuvm_exec_lock + drm_gpuvm_resv_add_fence: every extobj of the VM is in the one
+      // transaction and fenced, also one the array does not touch
+      for (const r of [vm.resv, ext.resv, idle.resv]) {
         assert.include(yield* DmaResv.getFences(r, "bookkeep"), job.fence)
         assert.notInclude(yield* DmaResv.getFences(r, "read"), job.fence)
       }
       assert.deepStrictEqual(
         [...vm.extobjs].map((b) => b.obj.name),
-        ["ext"]
+        ["idle-extobj", "ext"]
       )
       gate.signal()
       yield* BindQueue.flush(q)
