@@ -17,11 +17,11 @@ import { awaitFence } from "./GpuDevice.ts"
 import type { DeviceLost, GpuError } from "./GpuErrors.ts"
 import { stage, writeRuns } from "./internal/direct.ts"
 import type { Fence } from "./internal/fence.ts"
-import { bindGroup, dispatch, JobBuffers, pipeline } from "./internal/jobs.ts"
+import { asHandle, bindGroup, dispatch, JobBuffers, pipeline } from "./internal/jobs.ts"
 import { applySource, translateSource, WG } from "./internal/wgsl/pagetable.ts"
 import type { PageTableShadow, Plan } from "./PageTable.ts"
 import * as PageTable from "./PageTable.ts"
-import { TABLE_BYTES } from "./Pte.ts"
+import { ENTRIES_PER_TABLE, TABLE_BYTES } from "./Pte.ts"
 
 /**
  * A submitted GPU job: its `dma_fence`, or why nothing was submitted.
@@ -250,19 +250,27 @@ export const invalidate = (
   frame = 0,
   flags = 0
 ): Job => {
+  const room = (pt.tableCount - table) * ENTRIES_PER_TABLE - first
+  const ok = [table, first, count].every(Number.isSafeInteger) && table >= 0 && first >= 0 && first < ENTRIES_PER_TABLE
+  if (!ok || count < 1 || count > room) {
+    return Effect.fail(
+      new Invalid({
+        what: "invalidate range",
+        reason: `table/first/count outside the arena (${room} entries left)`,
+        value: count
+      })
+    )
+  }
   const descs: Array<Descriptor.Descriptor> = []
   let t = table
   let e = first
   let left = count
-  while (left > 0 && Number.isInteger(left)) {
-    const n = Math.min(left, 512 - e)
+  while (left > 0) {
+    const n = Math.min(left, ENTRIES_PER_TABLE - e)
     descs.push(Descriptor.fill(t, e, n, frame, flags))
     left -= n
     t++
     e = 0
-  }
-  if (descs.length === 0) {
-    return Effect.fail(new Invalid({ what: "invalidate count", reason: "must be a positive integer", value: count }))
   }
   return applyDescriptors(pt, descs, "pt-invalidate")
 }
@@ -297,16 +305,10 @@ export const translate = (pt: GpuPageTables, root: number, levels: number, vas: 
         outBuf,
         res.uniform([n, root, levels, groups * WG], "translate-params")
       ])
-      const handle: GpuBuffer.GpuBuffer = {
-        buffer: outBuf,
-        size: Math.max(16, n * 8),
-        usage: 0,
-        label: "translate-out"
-      }
       const words = yield* gpu
         .submit("pt-translate", (enc) => dispatch(enc, p, bg, groups))
         .pipe(
-          Effect.andThen(GpuBuffer.downloadU32(gpu, handle, 0, n * 8)),
+          Effect.andThen(GpuBuffer.downloadU32(gpu, asHandle(outBuf, outBuf.size, "translate-out"), 0, n * 8)),
           Effect.ensuring(Effect.sync(() => res.destroyNow()))
         )
       out.set(words, first * 2)

@@ -301,7 +301,18 @@ layer(DeviceLayer)("device services", (it) => {
         Effect.flip(Migrate.copyPages(g, a, a, new Uint32Array([0, 1]))),
         Effect.flip(Migrate.copyPages(g, a, b, new Uint32Array([2, 0]))),
         Effect.flip(Migrate.copyPages(g, a, b, new Uint32Array([0, 2]))),
-        Effect.flip(Migrate.copyPages(g, a, b, new Uint32Array(0)))
+        Effect.flip(Migrate.copyPages(g, a, b, new Uint32Array(0))),
+        Effect.flip(Migrate.copyPages(g, a, b, new Uint32Array([0, 1, 1, 1]), "kernel")),
+        Effect.flip(Migrate.copyPages(g, a, b, new Uint32Array([0, 1, 1, 1]), "copies")),
+        Effect.flip(Migrate.gather(g, a, [-1], b)),
+        Effect.flip(Migrate.gather(g, a, [0.5], b)),
+        Effect.flip(Migrate.gather(g, a, [Number.NaN], b)),
+        Effect.flip(Migrate.gather(g, a, [0, 1], b, 1)),
+        Effect.flip(Migrate.gather(g, a, [0], b, -1)),
+        Effect.flip(Migrate.scatter(g, a, 0, b, [1, 1])),
+        Effect.flip(Migrate.scatter(g, a, 2 ** 32, b, [0])),
+        Effect.flip(Migrate.fill(g, a, 0, 16, 1.5)),
+        Effect.flip(Migrate.fill(g, a, 0, 16, 2 ** 32))
       ]
       for (const f of failures) assert.strictEqual((yield* f)._tag, "Invalid")
       assert.strictEqual(g.submitted(), before)

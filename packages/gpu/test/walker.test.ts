@@ -324,7 +324,21 @@ layer(DeviceLayer)("GPU walker", (it) => {
       assert.strictEqual((yield* Effect.flip(GpuPageTables.translate(pt, 9, 4, new Uint32Array(2))))._tag, "Invalid")
       assert.strictEqual((yield* Effect.flip(GpuPageTables.translate(pt, 0, 4, new Uint32Array(3))))._tag, "Invalid")
       assert.strictEqual((yield* Effect.flip(GpuPageTables.make(g, 0)))._tag, "Invalid")
-      assert.strictEqual(g.submitted(), before)
+      for (const [table, first, count] of [
+        [0, 0, 0],
+        [0, 512, 1],
+        [4, 0, 1],
+        [3, 500, 13],
+        [0, 0, 4 * 512 + 1],
+        [0, 0, 1e12],
+        [0, 0.5, 1],
+        [-1, 0, 1]
+      ] as const) {
+        const e = yield* Effect.flip(GpuPageTables.invalidate(pt, table, first, count))
+        assert.strictEqual(e._tag, "Invalid", `invalidate(${table}, ${first}, ${count})`)
+      }
+      yield* GpuPageTables.invalidate(pt, 0, 0, 4 * 512).pipe(Effect.flatMap(GpuDevice.awaitFence))
+      assert.strictEqual(g.submitted(), before + 1)
       assert.strictEqual(WINDOW, 1 << 20)
     })
   )

@@ -1,4 +1,5 @@
 /** Shared helpers for GPU jobs: per-device pipeline cache, small uniform buffers, job-owned buffers. */
+import type { GpuBuffer } from "../GpuBuffer.ts"
 import type { GpuDeviceShape } from "../GpuDevice.ts"
 import type { Fence } from "./fence.ts"
 
@@ -77,3 +78,11 @@ export const dispatch = (enc: GPUCommandEncoder, p: GPUComputePipeline, bg: GPUB
   pass.dispatchWorkgroups(x, y)
   pass.end()
 }
+
+/** A `GpuBuffer` handle for a job-owned buffer (to download a kernel's result through staging). */
+export const asHandle = (buffer: GPUBuffer, size: number, label: string): GpuBuffer => ({
+  buffer,
+  size,
+  usage: buffer.usage,
+  label
+})
