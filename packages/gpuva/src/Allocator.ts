@@ -53,14 +53,13 @@ export interface Counting extends Allocator {
   readonly counts: Record<AllocKind, number>
   /** When set, the next allocations fail with `NoMemory` once `failAfter` more have succeeded. */
   failAfter: number | undefined
-  /** When true, every allocation throws (a defect): "this path must allocate nothing". */
-  forbid: boolean
   /** When true, every allocation inside a {@link signalling} section throws. */
   forbidInSignalling: boolean
 }
 
 /**
- * An allocator that counts and can inject `-ENOMEM` after N allocations or forbid allocation.
+ * An allocator that counts and can inject `-ENOMEM` after N allocations or forbid allocation in
+ * fence-signalling sections.
  *
  * @since 0.1.0
  * @category constructors
@@ -69,10 +68,9 @@ export const counting = (): Counting => {
   const self: Counting = {
     counts: { va: 0, vmBo: 0, ptPages: 0, job: 0 },
     failAfter: undefined,
-    forbid: false,
     forbidInSignalling: false,
     alloc: (kind, count) => {
-      if (self.forbid || (self.forbidInSignalling && inSignallingPath()))
+      if (self.forbidInSignalling && inSignallingPath())
         throw new Error(`allocation of ${count} ${kind} in a path that must not allocate`)
       if (self.failAfter !== undefined) {
         if (self.failAfter <= 0) return new NoMemory({ what: `gpuva ${kind}`, requested: count })

@@ -395,6 +395,7 @@ describe("VM_BIND on the CPU reference", () => {
       assert.isTrue(farDone, "a different queue, a disjoint range: not blocked")
       assert.notInclude(far.deps, ja.fence)
       assert.include(near.deps, ja.fence, "overlapping job depends on the other queue's job")
+      assert.deepStrictEqual(ja.span, [GiB + 2n * MiB, GiB + 4n * MiB], "one 2 MiB entry of a level-1 table")
       assert.isTrue(nearBlocked)
       assert.isTrue(near.fence.isSignaled)
       assert.deepStrictEqual(yield* check(vm), [])
