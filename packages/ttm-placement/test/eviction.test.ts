@@ -4,6 +4,7 @@
  * pipelined eviction, evict-all — with contents checked on the GPU.
  */
 
+import { Task } from "@drmkit/resv-locking"
 import { Access, Device, Eviction, Fence, Lifecycle, Pin, Reserve, Validate } from "@drmkit/ttm-placement"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber } from "effect"
@@ -199,6 +200,49 @@ describe("eviction", () => {
       assert.strictEqual(b.resource?.memType, MemType.VRAM)
       assert.strictEqual(free.resource?.memType, MemType.TT)
       assert.strictEqual(contended.resource?.memType, MemType.TT)
+    })
+  )
+
+  it.live("a signal while the walk sleeps in its ticket lock ends validate with Interrupted (interruptible ctx)", () =>
+    Effect.gen(function* () {
+      const dev = yield* makeDevice({ vram: Q })
+      const victim = yield* bo(dev, Q, vram)
+      const b = yield* bo(dev, Q, [place(MemType.SYSTEM)])
+      const haveTicket = yield* Deferred.make<void>()
+      const locked = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      const validating = yield* Effect.forkChild(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const older = yield* Reserve.acquireTicket()
+            yield* Deferred.succeed(haveTicket, undefined)
+            yield* Deferred.await(locked)
+            const h = yield* Reserve.reserve(b, { ticket: older })
+            yield* Effect.addFinalizer(() => Reserve.unlock(h))
+            return yield* Validate.validate(h, b, vram, Device.opCtx({ interruptible: true }))
+          })
+        )
+      )
+      const holder = yield* Effect.forkChild(
+        Effect.scoped(
+          Effect.gen(function* () {
+            yield* Deferred.await(haveTicket)
+            const younger = yield* Reserve.acquireTicket()
+            const h = yield* Reserve.reserve(victim, { ticket: younger })
+            yield* Deferred.succeed(locked, undefined)
+            yield* Deferred.await(release)
+            yield* Reserve.unlock(h)
+          })
+        )
+      )
+      yield* Effect.sleep("20 millis") // the older ticket now sleeps on the victim's lock
+      yield* Task.signal(validating.id)
+      const exit = yield* Fiber.await(validating)
+      assert.isTrue(exit._tag === "Failure" && JSON.stringify(exit.cause).includes("Interrupted"), String(exit))
+      assert.strictEqual(b.resource?.memType, MemType.SYSTEM, "nothing moved")
+      assert.strictEqual(victim.resource?.memType, MemType.VRAM)
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(holder)
     })
   )
 

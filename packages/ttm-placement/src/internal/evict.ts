@@ -5,7 +5,7 @@
  * `NoSpace` (so validate reports `NoMemory`), `Already` skips the BO. Victims are filtered per
  * §2.3 (pinned, `evictionValuable`, still in this manager); zombies are reclaimed instead of moved.
  */
-import { NoSpace } from "@drmkit/core"
+import { type Interrupted, NoSpace } from "@drmkit/core"
 import { Effect } from "effect"
 import { Bo } from "../BufferObject.ts"
 import type { Device, OperationCtx } from "../Device.ts"
@@ -14,7 +14,17 @@ import type { Resource } from "../Resource.ts"
 import type { ResourceManager } from "../ResourceManager.ts"
 import { type MoveError, moveTo, purge } from "./move.ts"
 import { memSpace, requestOf, track } from "./placement.ts"
-import { type Held, isIdle, lock, lockingTicket, type Ticket, trylock, unlock, waitIdle } from "./resv.ts"
+import {
+  type Held,
+  isIdle,
+  lock,
+  lockInterruptible,
+  lockingTicket,
+  type Ticket,
+  trylock,
+  unlock,
+  waitIdle
+} from "./resv.ts"
 import { reapLocked } from "./zombie.ts"
 
 interface Walk {
@@ -34,8 +44,11 @@ type Step = "skip" | "progress" | NoSpace
 const boOf = (res: Resource): Bo | undefined =>
   res.owner instanceof Bo && res.owner.resource === res ? res.owner : undefined
 
+/** A locked victim; `own` when we took the lock (not the caller's shared resv). */
+type Locked = { readonly held: Held; readonly own: boolean }
+
 /** Trylock, or reuse the caller's held shared resv under `allowResEvict` (`ttm_lru_walk_trylock`). */
-const tryLockVictim = (w: Walk, bo: Bo): Effect.Effect<{ held: Held; own: boolean } | undefined> =>
+const tryLockVictim = (w: Walk, bo: Bo): Effect.Effect<Locked | undefined> =>
   Effect.map(trylock(bo.resv), (h) => {
     if (h !== undefined) return { held: h, own: true }
     const mine = w.ctx.held
@@ -44,15 +57,20 @@ const tryLockVictim = (w: Walk, bo: Bo): Effect.Effect<{ held: Held; own: boolea
   })
 
 /** Trylock first; in a ticket walk, one blocking ticket lock (`ttm_lru_walk_ticketlock`). */
-const lockVictim = (w: Walk, bo: Bo): Effect.Effect<{ held: Held; own: boolean } | "skip" | "deadlock"> =>
-  Effect.flatMap(tryLockVictim(w, bo), (quick): Effect.Effect<{ held: Held; own: boolean } | "skip" | "deadlock"> => {
+const lockVictim = (w: Walk, bo: Bo): Effect.Effect<Locked | "skip" | "deadlock", Interrupted> =>
+  Effect.flatMap(tryLockVictim(w, bo), (quick): Effect.Effect<Locked | "skip" | "deadlock", Interrupted> => {
     if (quick !== undefined) return Effect.succeed(quick)
     const ticket = w.ticket
     if (ticket === undefined) return Effect.succeed("skip" as const)
-    return Effect.map(Effect.result(lock(bo.resv, ticket)), (r) => {
-      if (r._tag === "Failure") return r.failure._tag === "Deadlock" ? ("deadlock" as const) : ("skip" as const)
+    // `dma_resv_lock_interruptible` when the context is interruptible: a signal ends the walk.
+    const locking = w.ctx.interruptible ? lockInterruptible(bo.resv, ticket) : lock(bo.resv, ticket)
+    return Effect.flatMap(Effect.result(locking), (r): Effect.Effect<Locked | "skip" | "deadlock", Interrupted> => {
+      if (r._tag === "Failure") {
+        if (r.failure._tag === "Interrupted") return Effect.fail(r.failure)
+        return Effect.succeed(r.failure._tag === "Deadlock" ? ("deadlock" as const) : ("skip" as const))
+      }
       w.ticket = undefined
-      return { held: r.success, own: true }
+      return Effect.succeed({ held: r.success, own: true })
     })
   })
 
