@@ -79,7 +79,7 @@ export interface BindQueue {
 let nextId = 1
 
 /** Fence contexts of bind queues: their fences are ordered by range fences, not waited for here. */
-const bindContexts = new Set<number>()
+const bindContexts = new WeakSet<DmaFence.FenceContext>()
 
 /**
  * Options of {@link submit} (the `syncs` of `struct drm_xe_vm_bind`).
@@ -141,7 +141,7 @@ export const make = (vm: GpuVm.GpuVm<unknown>, name = "bind"): Effect.Effect<Bin
     const id = nextId++
     const jobs = yield* Queue.unbounded<BindJob>()
     const context = DmaFence.contextAlloc(`${vm.name}.${name}`)
-    bindContexts.add(context.id)
+    bindContexts.add(context)
     const q: BindQueue = {
       vm,
       name,
@@ -267,7 +267,7 @@ const implicitDeps = (vm: GpuVm.GpuVm<unknown>, stage: Staged) =>
   Effect.gen(function* () {
     const out: Array<DmaFence.DmaFence> = []
     if (stage.removed.length > 0) {
-      for (const f of yield* DmaResv.getFences(vm.resv, "bookkeep")) if (!bindContexts.has(f.context.id)) out.push(f)
+      for (const f of yield* DmaResv.getFences(vm.resv, "bookkeep")) if (!bindContexts.has(f.context)) out.push(f)
     }
     const resvs = new Set<DmaResv.DmaResv>()
     for (const obj of stage.mapped) resvs.add(GpuVm.resvOf(vm, obj))
