@@ -91,6 +91,18 @@ describe("vm_bo", () => {
     })
   )
 
+  it("the witness is a type: an unlocked resv does not type-check where the gpuva lock is needed", () => {
+    const vm = GpuVm.make({ space: space() })
+    const a = object("a", 2n * MiB)
+    const misuse = () => {
+      // @ts-expect-error a DmaResv is not proof that it is locked
+      VmBo.find(vm, a, a.resv)
+      // @ts-expect-error neither is the object
+      VmBo.link(GpuVa.make({ addr: 0n, range: MiB, obj: a, offset: 0n }), VmBo.create(vm, a) as VmBo.VmBo, a)
+    }
+    assert.throws(misuse, VmBo.LockNotHeld, /wrong lock/, "and at run time the assert catches it")
+  })
+
   it.effect("a driver gpuva lock replaces the resv (drm_gem_gpuva_set_lock)", () =>
     Effect.gen(function* () {
       const vm = GpuVm.make({ space: space() })
