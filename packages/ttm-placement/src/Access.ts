@@ -9,8 +9,9 @@ import { checkInt, type Interrupted, Invalid, type RestartSys } from "@drmkit/co
 import { Effect } from "effect"
 import type { Bo } from "./BufferObject.ts"
 import { opCtx } from "./Device.ts"
+import { checksumCpu, checksum as gpuChecksum } from "./internal/checksum.ts"
 import type { FenceLike } from "./internal/fence.ts"
-import { checksumCpu, type Extent } from "./internal/gpu.ts"
+import type { Extent } from "./internal/gpu.ts"
 import { withOrphanCleanup } from "./internal/placement.ts"
 import { addFence, fencesUpTo, type Held } from "./internal/resv.ts"
 import { swapin } from "./internal/swap.ts"
@@ -85,7 +86,7 @@ export const checksum = (held: Held, bo: Bo): Effect.Effect<number, RestartSys |
     yield* ensureResident(held, bo)
     const res = bo.resource
     if (res === undefined) return checksumCpu(new Uint32Array(bo.size / 4))
-    const job = bo.device.storage.gpu.checksum(fencesUpTo(bo.resv, "write"), bo.device.storage.extents(res))
+    const job = gpuChecksum(bo.device.storage.gpu, fencesUpTo(bo.resv, "write"), bo.device.storage.extents(res))
     yield* addFence(held, job.fence, "read")
     return yield* Effect.promise(() => job.value)
   })

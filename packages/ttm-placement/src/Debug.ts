@@ -9,7 +9,7 @@
 import { Effect } from "effect"
 import type { Bo } from "./BufferObject.ts"
 import type { Device } from "./Device.ts"
-import { checksumCpu } from "./internal/gpu.ts"
+import { checksumCpu, checksumMany } from "./internal/checksum.ts"
 import { collect } from "./internal/list.ts"
 import { fencesUpTo } from "./internal/resv.ts"
 import { PAGE_SIZE } from "./Placement.ts"
@@ -81,7 +81,7 @@ export const checksums = (dev: Device, bos: ReadonlyArray<Bo>): Effect.Effect<Ar
     const gpuBos = bos.filter((b) => b.resource !== undefined && !b.swapped)
     const deps = gpuBos.flatMap((b) => fencesUpTo(b.resv, "write"))
     const items = gpuBos.map((b) => dev.storage.extents(b.resource as Resource))
-    const sums = yield* Effect.promise(() => dev.storage.gpu.checksumMany(deps, items))
+    const sums = yield* Effect.promise(() => checksumMany(dev.storage.gpu, deps, items))
     const byBo = new Map(gpuBos.map((b, i) => [b, sums[i] ?? 0]))
     return bos.map((b) => {
       const host = b.tt?.swapped

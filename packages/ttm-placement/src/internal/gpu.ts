@@ -14,9 +14,9 @@
  *   hot path;
  * - writes and readbacks stay here because their job fence must go into the BO's resv (WRITE /
  *   READ), and `GpuBuffer.upload`/`download` expose no fence;
- * - the checksum kernel stays here because a BO's checksum must not depend on how its pages are
- *   split into segments: word indices run on across extents (`base`), while `Migrate.checksum`
- *   restarts the index at each range.
+ * - the checksum kernel stays ttm-side (`checksum.ts`) because a BO's checksum must not depend on
+ *   how its pages are split into segments: word indices run on across extents, while
+ *   `Migrate.checksum` restarts the index at each range.
  *
  * Only this file and `storage.ts` know about WebGPU.
  */
@@ -27,32 +27,6 @@ import type { FenceLike } from "./fence.ts"
 import { allOf, leaves, newFence } from "./fence.ts"
 
 type JobFence = FenceLike
-
-const CHECKSUM_WGSL = /* wgsl */ `
-@group(0) @binding(0) var<storage, read> data: array<u32>;
-@group(0) @binding(1) var<storage, read_write> acc: array<atomic<u32>>;
-@group(0) @binding(2) var<uniform> base: vec4<u32>;
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) n: vec3<u32>) {
-  let count = arrayLength(&data);
-  var s = 0u;
-  for (var i = g.x; i < count; i = i + n.x * 64u) {
-    let k = base.x + i;
-    s = s + ((data[i] ^ (k * 2654435761u)) * 2246822519u + k);
-  }
-  atomicAdd(&acc[0], s);
-}`
-
-/** The CPU reference of the checksum kernel over `words` whose first word has index `base`. */
-export const checksumCpu = (words: Uint32Array, base = 0): number => {
-  let s = 0
-  for (let i = 0; i < words.length; i++) {
-    const k = (base + i) >>> 0
-    const x = ((words[i] ?? 0) ^ Math.imul(k, 2654435761)) >>> 0
-    s = (s + Math.imul(x, 2246822519) + k) >>> 0
-  }
-  return s
-}
 
 /** A @drmkit/gpu job that submits itself; its fence is the last of the jobs it ran. */
 type OwnJob = Effect.Effect<FenceLike | undefined, unknown>
@@ -82,7 +56,6 @@ const USAGE = 0x4 | 0x8 | 0x80 // COPY_SRC | COPY_DST | STORAGE
 export class GpuEngine {
   readonly device: GPUDevice
   #alive: boolean
-  #pipeline: GPUComputePipeline | undefined = undefined
   readonly gpu: GpuDevice.GpuDeviceShape
   readonly #timeline = DmaFence.contextAlloc("ttm-gpu-jobs")
   /**
@@ -316,83 +289,6 @@ export class GpuEngine {
         return out
       })
     return { fence: done, value }
-  }
-  /** Checksum of extents computed on the GPU (see {@link checksumCpu}); reads back 4 bytes. */
-  checksum(deps: ReadonlyArray<FenceLike>, src: ReadonlyArray<Extent>): { fence: JobFence; value: Promise<number> } {
-    const pipeline = this.#checksumPipeline()
-    const acc = this.device.createBuffer({ size: 4, usage: USAGE })
-    const uniforms: Array<GPUBuffer> = []
-    const fence = this.submit("checksum", deps, (enc) => {
-      const pass = enc.beginComputePass()
-      pass.setPipeline(pipeline)
-      let base = 0
-      for (const s of src) {
-        const u = this.device.createBuffer({ size: 16, usage: 0x40 | 0x8 })
-        this.device.queue.writeBuffer(u, 0, new Uint32Array([base, 0, 0, 0]))
-        uniforms.push(u)
-        const entries = [
-          { binding: 0, resource: { buffer: s.buffer, offset: s.offset, size: s.size } },
-          { binding: 1, resource: { buffer: acc } },
-          { binding: 2, resource: { buffer: u } }
-        ]
-        pass.setBindGroup(0, this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }))
-        pass.dispatchWorkgroups(Math.max(1, Math.min(256, Math.ceil(s.size / 4 / 64))))
-        base += s.size / 4
-      }
-      pass.end()
-    })
-    const value = this.readback([fence], [{ buffer: acc, offset: 0, size: 4 }]).then((bytes) => {
-      acc.destroy()
-      for (const u of uniforms) u.destroy()
-      return new Uint32Array(bytes.buffer, 0, 1)[0] ?? 0
-    })
-    return { fence, value }
-  }
-  /**
-   * Checksums of many extent lists in one job and one 4-byte-per-item readback (verification
-   * harnesses: cheap enough to run after every step).
-   */
-  checksumMany(deps: ReadonlyArray<FenceLike>, items: ReadonlyArray<ReadonlyArray<Extent>>): Promise<Array<number>> {
-    const pipeline = this.#checksumPipeline()
-    const stride = 256 // minStorageBufferOffsetAlignment
-    const acc = this.device.createBuffer({ size: Math.max(4, items.length * stride), usage: USAGE })
-    const temps: Array<GPUBuffer> = []
-    const fence = this.submit("checksum-many", deps, (enc) => {
-      const pass = enc.beginComputePass()
-      pass.setPipeline(pipeline)
-      items.forEach((src, k) => {
-        let base = 0
-        for (const s of src) {
-          const u = this.device.createBuffer({ size: 16, usage: 0x40 | 0x8 })
-          this.device.queue.writeBuffer(u, 0, new Uint32Array([base, 0, 0, 0]))
-          temps.push(u)
-          const entries = [
-            { binding: 0, resource: { buffer: s.buffer, offset: s.offset, size: s.size } },
-            { binding: 1, resource: { buffer: acc, offset: k * stride, size: 4 } },
-            { binding: 2, resource: { buffer: u } }
-          ]
-          pass.setBindGroup(0, this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }))
-          pass.dispatchWorkgroups(Math.max(1, Math.min(256, Math.ceil(s.size / 4 / 64))))
-          base += s.size / 4
-        }
-      })
-      pass.end()
-    })
-    return this.readback([fence], [{ buffer: acc, offset: 0, size: Math.max(4, items.length * stride) }]).then(
-      (bytes) => {
-        acc.destroy()
-        for (const u of temps) u.destroy()
-        const words = new Uint32Array(bytes.buffer)
-        return items.map((_, k) => words[(k * stride) / 4] ?? 0)
-      }
-    )
-  }
-  #checksumPipeline(): GPUComputePipeline {
-    this.#pipeline ??= this.device.createComputePipeline({
-      layout: "auto",
-      compute: { module: this.device.createShaderModule({ code: CHECKSUM_WGSL }), entryPoint: "main" }
-    })
-    return this.#pipeline
   }
 }
 
