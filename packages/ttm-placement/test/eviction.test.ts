@@ -5,7 +5,17 @@
  */
 
 import { Task } from "@drmkit/resv-locking"
-import { Access, Device, Eviction, Fence, Lifecycle, Pin, Reserve, Validate } from "@drmkit/ttm-placement"
+import {
+  Access,
+  type BufferObject,
+  Device,
+  Eviction,
+  Fence,
+  Lifecycle,
+  Pin,
+  Reserve,
+  Validate
+} from "@drmkit/ttm-placement"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber } from "effect"
 import { bo, checksum, KiB, MemType, MiB, makeDevice, pattern, place, validate, write } from "./helpers.ts"
@@ -15,6 +25,34 @@ const vram = [place(MemType.VRAM)]
 
 const fill = (dev: Device.Device, priorities: ReadonlyArray<number>) =>
   Effect.forEach(priorities, (priority, i) => bo(dev, Q, vram, { priority, name: `p${priority}#${i}` }))
+
+/**
+ * Validates `b` into VRAM under an older ticket while a younger ticket holds `contended` for 20 ms:
+ * the walk's one blocking ticket lock waits for it (wait-die: the older waits).
+ */
+const validateOlderWhileYoungerHolds = (b: BufferObject.Bo, contended: BufferObject.Bo) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const locked = yield* Deferred.make<void>()
+      const older = yield* Reserve.acquireTicket()
+      const holder = yield* Effect.forkChild(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const younger = yield* Reserve.acquireTicket()
+            const h = yield* Reserve.reserve(contended, { ticket: younger })
+            yield* Deferred.succeed(locked, undefined)
+            yield* Effect.sleep("20 millis")
+            yield* Reserve.unlock(h)
+          })
+        )
+      )
+      yield* Deferred.await(locked)
+      yield* Effect.addFinalizer(() => Fiber.join(holder).pipe(Effect.orDie))
+      const h = yield* Reserve.reserve(b, { ticket: older })
+      yield* Effect.addFinalizer(() => Reserve.unlock(h))
+      yield* Validate.validate(h, b, vram)
+    })
+  )
 
 describe("eviction", () => {
   it.live("order: priority 0 first, then least recently used within a priority", () =>
@@ -141,28 +179,7 @@ describe("eviction", () => {
       const dev = yield* makeDevice({ vram: Q })
       const victim = yield* bo(dev, Q, vram)
       const b = yield* bo(dev, Q, [place(MemType.SYSTEM)])
-      const locked = yield* Deferred.make<void>()
-      yield* Effect.scoped(
-        Effect.gen(function* () {
-          const older = yield* Reserve.acquireTicket()
-          const holder = yield* Effect.forkChild(
-            Effect.scoped(
-              Effect.gen(function* () {
-                const younger = yield* Reserve.acquireTicket()
-                const h = yield* Reserve.reserve(victim, { ticket: younger })
-                yield* Deferred.succeed(locked, undefined)
-                yield* Effect.sleep("20 millis")
-                yield* Reserve.unlock(h)
-              })
-            )
-          )
-          yield* Deferred.await(locked)
-          yield* Effect.addFinalizer(() => Fiber.join(holder).pipe(Effect.orDie))
-          const h = yield* Reserve.reserve(b, { ticket: older })
-          yield* Effect.addFinalizer(() => Reserve.unlock(h))
-          yield* Validate.validate(h, b, vram)
-        })
-      )
+      yield* validateOlderWhileYoungerHolds(b, victim)
       assert.strictEqual(b.resource?.memType, MemType.VRAM)
       assert.strictEqual(victim.resource?.memType, MemType.TT)
     })
@@ -174,29 +191,8 @@ describe("eviction", () => {
       const free = yield* bo(dev, Q, vram, { name: "free" })
       const contended = yield* bo(dev, Q, vram, { name: "contended" })
       const b = yield* bo(dev, 2 * Q, [place(MemType.SYSTEM)])
-      const locked = yield* Deferred.make<void>()
-      yield* Effect.scoped(
-        Effect.gen(function* () {
-          const older = yield* Reserve.acquireTicket()
-          const holder = yield* Effect.forkChild(
-            Effect.scoped(
-              Effect.gen(function* () {
-                const younger = yield* Reserve.acquireTicket()
-                const h = yield* Reserve.reserve(contended, { ticket: younger })
-                yield* Deferred.succeed(locked, undefined)
-                yield* Effect.sleep("20 millis")
-                yield* Reserve.unlock(h)
-              })
-            )
-          )
-          yield* Deferred.await(locked)
-          yield* Effect.addFinalizer(() => Fiber.join(holder).pipe(Effect.orDie))
-          const h = yield* Reserve.reserve(b, { ticket: older })
-          yield* Effect.addFinalizer(() => Reserve.unlock(h))
-          // The trylock pass evicts `free` (not enough); the ticket walk then waits for `contended`.
-          yield* Validate.validate(h, b, vram)
-        })
-      )
+      // The trylock pass evicts `free` (not enough); the ticket walk then waits for `contended`.
+      yield* validateOlderWhileYoungerHolds(b, contended)
       assert.strictEqual(b.resource?.memType, MemType.VRAM)
       assert.strictEqual(free.resource?.memType, MemType.TT)
       assert.strictEqual(contended.resource?.memType, MemType.TT)
