@@ -8,7 +8,8 @@ import { existsSync } from "node:fs"
 const demos = [
   ["resv-demo", "reservation locking: drm_exec transactions, wait-die and wound-wait"],
   ["ttm-demo", "TTM: validate, eviction, multihop moves and swapout on real GPU buffers"],
-  ["gpuva-demo", "GPU VA manager + VM_BIND: binds, remaps, unbinds, GPU translation check"]
+  ["gpuva-demo", "GPU VA manager + VM_BIND: binds, remaps, unbinds, GPU translation check"],
+  ["xe-lite", "an xe-shaped driver prototype: TTM BOs bound with VM_BIND, evicted, revalidated and rebound"]
 ]
 const only = process.argv[2]
 let failed = 0
