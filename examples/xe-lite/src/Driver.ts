@@ -204,6 +204,12 @@ export const bind = (d: XeLite, ops: ReadonlyArray<VmBind.BindOp>) =>
     return job
   })
 
+/** Whether `bo` has a vm_bo in the VM (is bound). */
+const isBound = (d: XeLite, bo: BufferObject.Bo): boolean => {
+  const obj = d.objects.get(bo)
+  return obj !== undefined && VmBo.ofObject(obj).length > 0
+}
+
 /**
  * move_notify (`xe_bo_move_notify()` → `xe_bo_trigger_rebind()`), called by TTM's move hook with
  * the BO's resv held, before the copy is submitted. For a BO bound in the VM: its vm_bos go on the
@@ -212,11 +218,6 @@ export const bind = (d: XeLite, ops: ReadonlyArray<VmBind.BindOp>) =>
  * itself is synchronous) and the shared in-order GPU queue runs it before the move's copy and
  * before anything that later reuses the old pages.
  */
-const isBound = (d: XeLite, bo: BufferObject.Bo): boolean => {
-  const obj = d.objects.get(bo)
-  return obj !== undefined && VmBo.ofObject(obj).length > 0
-}
-
 const moveNotify = (d: XeLite, bo: BufferObject.Bo, evict: boolean): void => {
   const obj = d.objects.get(bo)
   if (obj === undefined || bo.resource === undefined) return
