@@ -11,16 +11,24 @@ import * as Descriptor from "./Descriptor.ts"
 import type { Plan } from "./PageTable.ts"
 import {
   ENTRIES_PER_TABLE,
+  encoder,
   FAULT,
   FLAG_MASK,
-  frameOf,
+  FRAME_SHIFT,
   HI_FRAME_MASK,
-  hi,
   LEVEL_SHIFTS,
-  lo,
+  LO_FRAME_BITS,
   PteBits,
   WORDS_PER_TABLE
 } from "./Pte.ts"
+
+/** The shared PTE encoder, as closures V8 inlines in the hot loops below (see `Pte.encoder`). */
+const { lo, hi } = encoder()
+/** Module-local copies of the PTE constants for the translate loop (same reason). */
+const SHIFT = FRAME_SHIFT
+const FLAGS = FLAG_MASK
+const HI_MASK = HI_FRAME_MASK
+const LO_LIMIT = 2 ** LO_FRAME_BITS
 
 /**
  * A page-table arena held in CPU memory.
@@ -117,11 +125,11 @@ export const translate = (mem: Uint32Array, root: number, levels: number, vas: U
       }
       if (level === 0 || (elo & PteBits.LEAF) !== 0) {
         const mask = shift >= 32 ? 0xffffffff : 2 ** shift - 1
-        out[2 * i] = ((elo & ~FLAG_MASK & ~mask) | (vlo & mask)) >>> 0
-        out[2 * i + 1] = ehi & HI_FRAME_MASK
+        out[2 * i] = ((elo & ~FLAGS & ~mask) | (vlo & mask)) >>> 0
+        out[2 * i + 1] = ehi & HI_MASK
         break
       }
-      table = frameOf(elo, ehi)
+      table = (elo >>> SHIFT) + (ehi & HI_MASK) * LO_LIMIT
     }
   }
   return out

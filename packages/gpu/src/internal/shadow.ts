@@ -4,8 +4,11 @@
  * zap. Every mutation is journaled so a failed plan (arena full) rolls back completely.
  */
 import type { Backing } from "../PageTable.ts"
-import { dirFlags, ENTRIES_PER_TABLE, hi, leafFlags, lo, PteBits } from "../Pte.ts"
+import { dirFlags, ENTRIES_PER_TABLE, encoder, leafFlags, PteBits } from "../Pte.ts"
 import type { Emitter } from "./emitter.ts"
+
+/** The shared PTE encoder, as closures V8 inlines in the hot loops below (see `Pte.encoder`). */
+const { lo, hi } = encoder()
 
 const EMPTY = -1
 const HUGE = -2
