@@ -18,7 +18,7 @@ import {
 } from "@drmkit/ttm-placement"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber } from "effect"
-import { bo, checksum, KiB, MemType, MiB, makeDevice, pattern, place, validate, write } from "./helpers.ts"
+import { bo, checksum, KiB, MemType, MiB, makeDevice, PAGE_SIZE, pattern, place, validate, write } from "./helpers.ts"
 
 const Q = 256 * KiB
 const vram = [place(MemType.VRAM)]
@@ -77,6 +77,31 @@ describe("eviction", () => {
       yield* bo(dev, Q, vram)
       assert.strictEqual(a?.resource?.memType, MemType.VRAM)
       assert.strictEqual(b?.resource?.memType, MemType.TT)
+    })
+  )
+
+  it.live("default evictionValuable: only victims intersecting the requested fpfn..lpfn window go", () =>
+    Effect.gen(function* () {
+      const dev = yield* makeDevice({ vram: 2 * Q })
+      const [older, younger] = yield* fill(dev, [0, 0])
+      const start = younger?.resource?.start
+      if (older === undefined || younger === undefined || start === undefined) return assert.fail("fill")
+      const pages = Q / PAGE_SIZE
+      const c = yield* bo(dev, Q, [place(MemType.VRAM, { fpfn: start, lpfn: start + pages })])
+      assert.strictEqual(older.resource?.memType, MemType.VRAM, "the LRU head lies outside the window")
+      assert.strictEqual(younger.resource?.memType, MemType.TT)
+      assert.strictEqual(c.resource?.start, start)
+    })
+  )
+
+  it.live("a driver evictionValuable hook that refuses a BO makes the walk skip it", () =>
+    Effect.gen(function* () {
+      const dev = yield* makeDevice({ vram: 2 * Q, funcs: { evictionValuable: (b) => b.name !== "keep" } })
+      const keep = yield* bo(dev, Q, vram, { name: "keep" })
+      const other = yield* bo(dev, Q, vram, { name: "other" })
+      yield* bo(dev, Q, vram)
+      assert.strictEqual(keep.resource?.memType, MemType.VRAM, "LRU head, but not valuable")
+      assert.strictEqual(other.resource?.memType, MemType.TT)
     })
   )
 
