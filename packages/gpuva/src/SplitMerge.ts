@@ -166,7 +166,6 @@ const walkUnmap = <E>(space: VaSpace, addr: bigint, range: bigint, emit: Emit<E>
   return undefined
 }
 
-/** Runs a walk into a fresh array. */
 /**
  * List mode's consumer: steps go to one module-level scratch array, copied out at the end (an
  * exact-size copy instead of a growing array per call, and no closure per call). Walks never run
