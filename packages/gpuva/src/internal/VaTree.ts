@@ -263,9 +263,10 @@ export class VaTree {
   /** Position of `node` in its leaf. */
   private slot(node: VaNode): number {
     const leaf = node.leaf as Leaf
-    const pos = upper(leaf, Number(node.addr), node.addr) - 1
-    if (pos < 0 || leaf.vals[pos] !== node) throw new Error("VaTree: node not in tree")
-    return pos
+    // identity scan of at most M slots of a leaf that is in cache anyway: no key conversion
+    const vals = leaf.vals
+    for (let i = 0, n = leaf.n; i < n; i++) if (vals[i] === node) return i
+    throw new Error("VaTree: node not in tree")
   }
 
   /**
@@ -282,7 +283,7 @@ export class VaTree {
       return
     }
     leaf.vals[pos] = node
-    leaf.keys[pos] = Number(node.addr)
+    if (node.addr !== old.addr) leaf.keys[pos] = Number(node.addr)
     node.leaf = leaf
     node.prev = old.prev
     node.next = old.next
