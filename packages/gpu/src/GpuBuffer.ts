@@ -8,7 +8,7 @@
 import { Invalid } from "@drmkit/core"
 import { Effect } from "effect"
 import { GpuDevice, type GpuDeviceShape } from "./GpuDevice.ts"
-import { DeviceLost, type GpuError } from "./GpuErrors.ts"
+import { DeviceLost, fromWebGpu, type GpuError } from "./GpuErrors.ts"
 
 /**
  * `GPUBufferUsage` bits (fixed by the WebGPU spec; Node has no globals for them).
@@ -96,11 +96,42 @@ export const makeWith = (gpu: GpuDeviceShape, o: BufferOptions) => {
   const usage = o.usage ?? STORAGE_RW
   const label = o.label ?? "buffer"
   return Effect.acquireRelease(
-    Effect.sync(
-      (): GpuBuffer => ({ buffer: gpu.device.createBuffer({ size: o.size, usage, label }), size: o.size, usage, label })
+    createChecked(gpu, { size: o.size, usage, label }).pipe(
+      Effect.map((buffer): GpuBuffer => ({ buffer, size: o.size, usage, label }))
     ),
     (b) => Effect.sync(() => b.buffer.destroy())
   )
+}
+
+/**
+ * `createBuffer`; in debug mode inside validation + out-of-memory error scopes, so a buffer the
+ * device cannot back fails here with `GpuError` (`-ENOMEM` / `-EINVAL`) instead of surfacing later
+ * as an uncaptured error.
+ */
+const createChecked = (
+  gpu: GpuDeviceShape,
+  desc: GPUBufferDescriptor
+): Effect.Effect<GPUBuffer, DeviceLost | GpuError> => {
+  if (!gpu.debug) return Effect.sync(() => gpu.device.createBuffer(desc))
+  return Effect.suspend(() => {
+    const d = gpu.device
+    d.pushErrorScope("validation")
+    d.pushErrorScope("out-of-memory")
+    const buffer = d.createBuffer(desc)
+    const oom = d.popErrorScope()
+    const val = d.popErrorScope()
+    return Effect.tryPromise({
+      try: () => Promise.all([val, oom]),
+      catch: (e) => new DeviceLost({ reason: "error-scope", detail: String(e) })
+    }).pipe(
+      Effect.flatMap(([v, m]) => {
+        const e = v ?? m
+        if (e === null) return Effect.succeed(buffer)
+        buffer.destroy()
+        return Effect.fail(fromWebGpu(`createBuffer ${desc.label ?? ""}`, e))
+      })
+    )
+  })
 }
 
 /**

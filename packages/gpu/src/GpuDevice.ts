@@ -15,7 +15,7 @@ import { existsSync, readdirSync } from "node:fs"
 import { CurrentTraceSink, traceNow } from "@drmkit/core"
 import { Context, Effect, Layer } from "effect"
 import { create } from "webgpu"
-import { DeviceLost, GpuError, GpuUnavailable } from "./GpuErrors.ts"
+import { DeviceLost, fromWebGpu, type GpuError, GpuUnavailable } from "./GpuErrors.ts"
 import * as Fence from "./internal/fence.ts"
 
 /** @since 0.1.0 @category options */
@@ -193,12 +193,6 @@ const report = (h: Held, device: GPUDevice): AdapterReport => {
   }
 }
 
-const toGpuError = (label: string, e: GPUError): GpuError => {
-  const name = e.constructor?.name ?? ""
-  const kind = /Validation/.test(name) ? "validation" : /OutOfMemory/.test(name) ? "out-of-memory" : "internal"
-  return new GpuError({ kind, label, detail: e.message })
-}
-
 /**
  * Acquires a device (scoped): on scope close every pending job is awaited, the device destroyed
  * and the Dawn instance released — the instance stays referenced by the release closure for the
@@ -251,7 +245,7 @@ const makeShape = (
   /** Unsignalled job fences: signalled with the loss error if the device goes away first. */
   const pending = new Set<Fence.Fence>()
   device.addEventListener("uncapturederror", (ev) => {
-    uncaptured.push(toGpuError("uncaptured", (ev as GPUUncapturedErrorEvent).error))
+    uncaptured.push(fromWebGpu("uncaptured", (ev as GPUUncapturedErrorEvent).error))
   })
   void device.lost.then((info) => {
     lost = new DeviceLost({ reason: info.reason ?? "unknown", detail: info.message })
@@ -323,7 +317,7 @@ const makeShape = (
           catch: (e) => lost ?? new DeviceLost({ reason: "error-scope", detail: String(e) })
         })
         const err = val ?? oom
-        if (err !== null) return yield* toGpuError(jobLabel, err)
+        if (err !== null) return yield* fromWebGpu(jobLabel, err)
       }
       return fence
     })

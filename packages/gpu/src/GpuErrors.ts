@@ -62,3 +62,16 @@ export class GpuError extends Data.TaggedError("GpuError")<{
     return `GPU ${this.kind} error in ${this.label}: ${this.detail}`
   }
 }
+
+/**
+ * Wraps a WebGPU error reported for the operation `label` (validation → the kernel's `-EINVAL` on a
+ * malformed submission, out-of-memory → `-ENOMEM`, anything else → `-EIO`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const fromWebGpu = (label: string, e: GPUError): GpuError => {
+  const name = e.constructor?.name ?? ""
+  const kind = /Validation/.test(name) ? "validation" : /OutOfMemory/.test(name) ? "out-of-memory" : "internal"
+  return new GpuError({ kind, label, detail: e.message })
+}

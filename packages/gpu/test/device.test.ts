@@ -274,6 +274,12 @@ layer(DeviceLayer)("device services", (it) => {
       assert.strictEqual(e._tag, "GpuError")
       assert.strictEqual((e as { kind: string }).kind, "validation")
       yield* Migrate.fill(g, a, 0, 4096, 1).pipe(Effect.flatMap(GpuDevice.awaitFence))
+      // buffer creation is checked too (debug mode): the error is this call's, not a later job's
+      const usage = GpuBuffer.Usage.MAP_READ | GpuBuffer.Usage.STORAGE
+      const c = yield* Effect.flip(GpuBuffer.make({ size: 16, usage, label: "bad-usage" }))
+      assert.strictEqual(c._tag, "GpuError")
+      assert.match(c.message, /bad-usage/)
+      yield* g.check
     })
   )
 
