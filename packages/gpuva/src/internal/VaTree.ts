@@ -427,7 +427,7 @@ export class VaTree {
       if (node.n === 0 && node !== this.root) errors.push("empty node below the root")
       if (node instanceof Leaf) {
         if (d !== this.depth) errors.push(`leaf at depth ${d}, tree depth ${this.depth}`)
-        if (node.vals.length !== M || node.vals.findIndex((v) => v === null) !== (node.n < M ? node.n : -1)) {
+        if (node.vals.length !== M || node.vals.indexOf(null) !== (node.n < M ? node.n : -1)) {
           errors.push("leaf count mismatch")
         }
         for (let i = 0; i < node.n; i++) {
