@@ -9,6 +9,7 @@ import { Invalid } from "@drmkit/core"
 import { Effect } from "effect"
 import { GpuDevice, type GpuDeviceShape } from "./GpuDevice.ts"
 import { DeviceLost, fromWebGpu, type GpuError } from "./GpuErrors.ts"
+import { inErrorScopes } from "./internal/scopes.ts"
 
 /**
  * `GPUBufferUsage` bits (fixed by the WebGPU spec; Node has no globals for them).
@@ -114,18 +115,12 @@ const createChecked = (
 ): Effect.Effect<GPUBuffer, DeviceLost | GpuError> => {
   if (!gpu.debug) return Effect.sync(() => gpu.device.createBuffer(desc))
   return Effect.suspend(() => {
-    const d = gpu.device
-    d.pushErrorScope("validation")
-    d.pushErrorScope("out-of-memory")
-    const buffer = d.createBuffer(desc)
-    const oom = d.popErrorScope()
-    const val = d.popErrorScope()
+    const { value: buffer, error } = inErrorScopes(gpu.device, () => gpu.device.createBuffer(desc))
     return Effect.tryPromise({
-      try: () => Promise.all([val, oom]),
+      try: () => error,
       catch: (e) => new DeviceLost({ reason: "error-scope", detail: String(e) })
     }).pipe(
-      Effect.flatMap(([v, m]) => {
-        const e = v ?? m
+      Effect.flatMap((e) => {
         if (e === null) return Effect.succeed(buffer)
         buffer.destroy()
         return Effect.fail(fromWebGpu(`createBuffer ${desc.label ?? ""}`, e))

@@ -17,6 +17,7 @@ import { Context, Effect, Layer } from "effect"
 import { create } from "webgpu"
 import { DeviceLost, fromWebGpu, type GpuError, GpuUnavailable } from "./GpuErrors.ts"
 import * as Fence from "./internal/fence.ts"
+import { inErrorScopes } from "./internal/scopes.ts"
 
 /** @since 0.1.0 @category options */
 export type Backend = "auto" | "vulkan" | "opengles" | "opengl" | "metal" | "d3d12"
@@ -262,34 +263,10 @@ const makeShape = (
     build(encoder)
     device.queue.submit([encoder.finish()])
   }
-  /**
-   * Debug mode: pushes the two error scopes, encodes and submits, and pops BOTH synchronously before
-   * returning — also when `build` throws — so the device's scope stack stays balanced and a
-   * concurrent submitter never sees our scopes. The pops' results are awaited afterwards.
-   */
-  const encodeInScopes = (
-    jobLabel: string,
-    build: (encoder: GPUCommandEncoder) => void
-  ): Promise<[GPUError | null, GPUError | null]> => {
-    device.pushErrorScope("validation")
-    device.pushErrorScope("out-of-memory")
-    const popBoth = () => {
-      const oom = device.popErrorScope()
-      const val = device.popErrorScope()
-      return Promise.all([val, oom])
-    }
-    try {
-      encode(jobLabel, build)
-    } catch (thrown) {
-      popBoth().catch(() => undefined)
-      throw thrown
-    }
-    return popBoth()
-  }
   const submit = (jobLabel: string, build: (encoder: GPUCommandEncoder) => void) =>
     Effect.gen(function* () {
       yield* check
-      const scopes = debug ? encodeInScopes(jobLabel, build) : encode(jobLabel, build)
+      const scopes = debug ? inErrorScopes(device, () => encode(jobLabel, build)).error : encode(jobLabel, build)
       jobs++
       const fence = Fence.make(ctx)
       pending.add(fence)
@@ -312,11 +289,10 @@ const makeShape = (
         )
       state.tail = state.tail.then(settle, settle)
       if (scopes !== undefined) {
-        const [val, oom] = yield* Effect.tryPromise({
+        const err = yield* Effect.tryPromise({
           try: () => scopes,
           catch: (e) => lost ?? new DeviceLost({ reason: "error-scope", detail: String(e) })
         })
-        const err = val ?? oom
         if (err !== null) return yield* fromWebGpu(jobLabel, err)
       }
       return fence
