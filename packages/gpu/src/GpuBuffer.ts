@@ -148,6 +148,11 @@ export const checkRange = (b: GpuBuffer, offset: number, size: number, what = b.
   return undefined
 }
 
+const checkChunk = (chunk: number): Invalid | undefined =>
+  Number.isSafeInteger(chunk) && chunk > 0 && chunk % 4 === 0
+    ? undefined
+    : new Invalid({ what: "staging chunk", reason: "must be a positive multiple of 4", value: chunk })
+
 /**
  * Uploads `data` at `offset` (queue writes of at most {@link STAGING_CHUNK} bytes each).
  *
@@ -162,7 +167,7 @@ export const upload = (
   chunk = STAGING_CHUNK
 ) =>
   Effect.suspend((): Effect.Effect<void, Invalid | DeviceLost | GpuError> => {
-    const err = checkRange(b, offset, data.byteLength)
+    const err = checkRange(b, offset, data.byteLength) ?? checkChunk(chunk)
     if (err !== undefined) return Effect.fail(err)
     return gpu.check.pipe(
       Effect.andThen(
@@ -191,7 +196,7 @@ export const download = (
   stagingChunk = STAGING_CHUNK
 ): Effect.Effect<Uint8Array, Invalid | DeviceLost | GpuError> =>
   Effect.suspend(() => {
-    const err = checkRange(b, offset, size)
+    const err = checkRange(b, offset, size) ?? checkChunk(stagingChunk)
     if (err !== undefined) return Effect.fail(err)
     return Effect.scoped(
       Effect.gen(function* () {

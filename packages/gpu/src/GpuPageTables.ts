@@ -77,6 +77,9 @@ export const make = (gpu: GpuDeviceShape, tables: number, options: { readonly ta
     if (!Number.isSafeInteger(tables) || tables < 1) {
       return yield* new Invalid({ what: "arena tables", reason: "must be a positive integer", value: tables })
     }
+    if (!Number.isSafeInteger(tps) || tps < 1) {
+      return yield* new Invalid({ what: "tablesPerSegment", reason: "must be a positive integer", value: tps })
+    }
     const count = Math.ceil(tables / tps)
     if (count + 3 > l.maxStorageBuffersPerShaderStage) {
       return yield* new Invalid({

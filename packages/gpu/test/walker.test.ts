@@ -324,6 +324,10 @@ layer(DeviceLayer)("GPU walker", (it) => {
       assert.strictEqual((yield* Effect.flip(GpuPageTables.translate(pt, 9, 4, new Uint32Array(2))))._tag, "Invalid")
       assert.strictEqual((yield* Effect.flip(GpuPageTables.translate(pt, 0, 4, new Uint32Array(3))))._tag, "Invalid")
       assert.strictEqual((yield* Effect.flip(GpuPageTables.make(g, 0)))._tag, "Invalid")
+      for (const tablesPerSegment of [0, -1, 1.5, Number.NaN]) {
+        const e = yield* Effect.flip(GpuPageTables.make(g, 4, { tablesPerSegment }))
+        assert.strictEqual(e._tag, "Invalid", `tablesPerSegment ${tablesPerSegment}`)
+      }
       for (const [table, first, count] of [
         [0, 0, 0],
         [0, 512, 1],
