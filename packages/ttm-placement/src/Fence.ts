@@ -24,7 +24,8 @@ export type Fence = FenceLike
 export const make = (context?: DmaFence.FenceContext): FenceLike => newFence(context)
 
 /**
- * A fence that signals when all of `fences` have (`dma_fence_array`, signal on all).
+ * A fence that signals when all of `fences` have (`dma_fence_array`, signal on all); a single
+ * pending fence is returned itself.
  *
  * @since 0.1.0
  * @category constructors

@@ -25,19 +25,23 @@ export const leaves = (f: FenceLike): Array<FenceLike> => {
   return p === undefined ? [f] : p.flatMap(leaves)
 }
 
-/** A fence that signals when every fence of `fs` has (`dma_fence_array`, signal on all). */
+/**
+ * A fence that signals when every fence of `fs` has (`dma_fence_array`, signal on all). One
+ * pending fence is returned as is (no aggregate), like `dma_fence_unwrap_merge` of one fence.
+ */
 export const allOf = (fs: ReadonlyArray<FenceLike>): DmaFence.DmaFence => {
+  const pending: Array<FenceLike> = []
+  for (const f of fs) if (!f.isSignaled) pending.push(f)
+  const only = pending[0]
+  if (pending.length === 1 && only !== undefined) return only
   const out = newFence()
-  const pending = fs.filter((f) => !f.isSignaled)
   parts.set(out, pending)
   let left = pending.length
   if (left === 0) out.signal()
-  for (const f of pending) {
-    const done = () => {
-      left--
-      if (left === 0) out.signal()
-    }
-    if (!f.addCallback(done)) done()
+  const done = () => {
+    left--
+    if (left === 0) out.signal()
   }
+  for (const f of pending) if (!f.addCallback(done)) done()
   return out
 }

@@ -63,6 +63,13 @@ export class GpuEngine {
    * depending on them needs no CPU round trip (the pipelining the kernel gets from its scheduler).
    */
   readonly #queued = new WeakSet<FenceLike>()
+  /**
+   * Whether `f` is a job already on this in-order queue: every job scheduled from now on completes
+   * after it (the same-context `dma_fence_is_later` shortcut), so it need not be waited for apart.
+   */
+  isQueued(f: FenceLike): boolean {
+    return this.#queued.has(f)
+  }
   /** Jobs submitted so far. */
   jobs = 0
   /** Jobs not yet completed. */

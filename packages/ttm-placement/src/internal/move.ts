@@ -125,8 +125,16 @@ const retire = (dev: Device, old: Resource, after: ReadonlyArray<FenceLike>, evi
   // The old range is free at once; what may still touch it (the move, and readers the copy did
   // not wait for) becomes the manager's move fence. Our fences span contexts, so a newer one
   // does not imply an older one (the kernel's `dma_fence_is_later` shortcut): keep both pending.
+  // Jobs already on our in-order GPU queue complete before the move (the last of `after`), so
+  // only the move, foreign fences and not-yet-queued jobs need to be remembered.
   const prev = man.moveFence
-  const pending = prev === undefined || prev.isSignaled ? after : [...leaves(prev), ...after]
+  const move = after[after.length - 1]
+  const pending: Array<FenceLike> = []
+  const keep = (f: FenceLike) => {
+    if (!f.isSignaled && (f === move || !dev.storage.gpu.isQueued(f))) pending.push(f)
+  }
+  if (prev !== undefined && !prev.isSignaled) for (const f of leaves(prev)) keep(f)
+  for (const f of after) keep(f)
   const done = allOf(pending)
   if (!done.isSignaled) man.moveFence = done
   freeNow(dev, old, after)
