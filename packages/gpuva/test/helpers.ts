@@ -50,9 +50,9 @@ export const cpuVm = (name = "vm", options: { start?: bigint; range?: bigint; ta
   return { vm: GpuVm.make({ space, pageTables, allocator }), cpu, allocator }
 }
 
-/** Verifies every mapped page and `unmapped` samples; returns the mismatches. */
+/** Verifies every mapped page and `unmapped` samples (invalidated VAs must fault); returns the mismatches. */
 export const check = (vm: GpuVm.GpuVm<unknown>, unmapped = 64) =>
-  Effect.map(Verify.verify(vm, Verify.sampleAddrs(vm.space, unmapped)), (r) => r.mismatches)
+  Effect.map(Verify.verify(vm, Verify.sampleAddrs(vm.space, unmapped), { invalidated: "fault" }), (r) => r.mismatches)
 
 /** The tree as plain tuples `[addr, range, objName | null, offset]`. */
 export const tree = (vm: GpuVm.GpuVm<unknown>) =>
