@@ -100,7 +100,11 @@ const place = (space: VaSpace, args: MapArgs, va: GpuVa | undefined): GpuVa => {
 const piece = (old: VaNode, args: MapArgs, va: GpuVa | undefined, atStart: boolean): VaNode => {
   const { addr, range } = args
   const ok =
-    range > 0n && range <= old.range && (atStart ? addr === old.addr : addr >= old.addr && sumIs(addr, range, old.end))
+    typeof addr === "bigint" &&
+    typeof range === "bigint" &&
+    range > 0n &&
+    range <= old.range &&
+    (atStart ? addr === old.addr : addr >= old.addr && sumIs(addr, range, old.end))
   if (!ok) die("remap piece outside the remapped VA")
   return fresh(va).initEnd(addr, range, atStart ? addr + range : old.end, args.obj, args.offset)
 }
