@@ -66,7 +66,7 @@ export interface Descriptor {
 /** u32 words per encoded descriptor. @since 0.1.0 @category descriptors */
 export const DESCRIPTOR_WORDS = 8
 
-/** Literal descriptor constructor. @since 0.1.0 @category constructors */
+/** Literal descriptor: xe's staged `{pt, ofs, qwords}` update (scattered pages). @since 0.1.0 @category constructors */
 export const literal = (table: number, first: number, values: Uint32Array): Descriptor => ({
   table,
   first,
@@ -74,7 +74,7 @@ export const literal = (table: number, first: number, values: Uint32Array): Desc
   source: { _tag: "Literal", values }
 })
 
-/** Generator descriptor constructor. @since 0.1.0 @category constructors */
+/** Generator descriptor: amdgpu's SDMA "set PTE/PDE" (`amdgpu_vm_sdma_set_ptes`) for contiguous memory. @since 0.1.0 @category constructors */
 export const generator = (
   table: number,
   first: number,
@@ -84,7 +84,7 @@ export const generator = (
   flags: number
 ): Descriptor => ({ table, first, count, source: { _tag: "Generator", baseFrame, increment, flags } })
 
-/** A generator writing `count` copies of one entry value (`fill(…, 0, 0)` clears). @since 0.1.0 @category constructors */
+/** A generator writing `count` copies of one entry (`fill(…, 0, 0)` clears; a scratch frame gives xe's scratch PTEs). @since 0.1.0 @category constructors */
 export const fill = (table: number, first: number, count: number, frame: number, flags: number): Descriptor =>
   generator(table, first, count, frame, 0, flags)
 

@@ -27,10 +27,10 @@ export const Usage = {
   INDIRECT: 0x100
 } as const
 
-/** Usage for buffers kernels read and write and copies touch. @since 0.1.0 @category constants */
+/** Usage of a BO that shaders and the copy engine both access (a VRAM placement). @since 0.1.0 @category constants */
 export const STORAGE_RW = Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST
 
-/** Staging chunk for uploads/downloads (bytes). @since 0.1.0 @category constants */
+/** Staging (bounce) chunk for uploads/downloads in bytes, like xe_migrate's bounce passes. @since 0.1.0 @category constants */
 export const STAGING_CHUNK = 32 * 1024 * 1024
 
 /**

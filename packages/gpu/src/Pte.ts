@@ -70,7 +70,7 @@ export const MAX_FRAME = 2 ** 40 - 1
 
 /** Entries per table (512) and u32 words per table (1024). @since 0.1.0 @category pte */
 export const ENTRIES_PER_TABLE = 512
-/** @since 0.1.0 @category pte */
+/** u32 words per table (a 4 KiB `XE_PAGE_SIZE` page table as u32 pairs). @since 0.1.0 @category pte */
 export const WORDS_PER_TABLE = 1024
 /** Bytes per table: 4 KiB. @since 0.1.0 @category pte */
 export const TABLE_BYTES = 4096
@@ -146,7 +146,7 @@ export const frameOf = (loWord: number, hiWord: number): number =>
 /** Flag bits of an encoded PTE. @since 0.1.0 @category pte */
 export const flagsOf = (loWord: number): number => loWord & FLAG_MASK
 
-/** Whether the entry is present. @since 0.1.0 @category pte */
+/** Whether the entry is present (`XE_PAGE_PRESENT`). @since 0.1.0 @category pte */
 export const isPresent = (loWord: number): boolean => (loWord & PteBits.PRESENT) !== 0
 
 /**
@@ -172,10 +172,10 @@ export const decode = (loWord: number, hiWord: number): Decoded => ({
   flags: flagsOf(loWord)
 })
 
-/** Directory entry pointing at child table `table`. @since 0.1.0 @category pte */
+/** Flags of a directory entry (PDE) pointing at a child table (xe `xelp_pde_encode_bo`). @since 0.1.0 @category pte */
 export const dirFlags = PteBits.PRESENT | PteBits.WRITABLE
 
-/** Flags of a leaf built from user flags. @since 0.1.0 @category pte */
+/** Flags of a leaf (PTE or huge PDE-as-PTE) built from user flags (xe `xelp_pte_encode_bo`). @since 0.1.0 @category pte */
 export const leafFlags = (userFlags: number): number => (userFlags & USER_FLAG_MASK) | PteBits.PRESENT | PteBits.LEAF
 
 /**
