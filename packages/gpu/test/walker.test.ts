@@ -7,7 +7,7 @@
 
 import { CpuPageTables, Descriptor, GpuDevice, GpuPageTables, PageTable, Pte } from "@drmkit/gpu"
 import { assert, layer } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import fc from "fast-check"
 import { genOp, samplePages, vasFor, WINDOW } from "./gen.ts"
 import { DeviceLayer, gpu, rng } from "./helpers.ts"
@@ -26,10 +26,12 @@ const sameWords = (a: Uint32Array, b: Uint32Array, what: string) => {
 
 layer(DeviceLayer)("GPU walker", (it) => {
   for (const levels of [4, 5] as const) {
-    it.effect(`random plans: GPU == CPU word for word, translations agree (${levels} levels)`, () =>
-      Effect.gen(function* () {
-        const g = yield* gpu
-        for (let seed = 1; seed <= 4; seed++) {
+    it.effect.prop(
+      `random plans: GPU == CPU word for word, translations agree (${levels} levels, property)`,
+      [Schema.Int],
+      ([seed]) =>
+        Effect.gen(function* () {
+          const g = yield* gpu
           const r = rng(seed * 7919 + levels)
           const shadow = new PageTable.PageTableShadow({
             levels,
@@ -54,8 +56,8 @@ layer(DeviceLayer)("GPU walker", (it) => {
           sameWords(yield* GpuPageTables.read(pt), cpu.memory, `seed ${seed}`)
           const vas = vasFor(levels, sample, r)
           sameWords(yield* GpuPageTables.translate(pt, 0, levels, vas), cpu.translate(0, levels, vas), "translate")
-        }
-      })
+        }).pipe(Effect.scoped),
+      { arbitrary: { runs: 4, maxShrinks: 6 } }
     )
   }
 
