@@ -43,7 +43,10 @@ layer(DeviceLayer)("GPU walker", (it) => {
           const sample: Array<number> = []
           for (let k = 0; k < 8; k++) {
             const ops = Array.from({ length: 1 + Math.floor(r() * 3) }, () => genOp(r, levels))
-            const plan = PageTable.orThrow(shadow.planBatch(ops.map((o) => o.op)))
+            const planned = shadow.planBatch(ops.map((o) => o.op))
+            // a batch the arena cannot hold is NoSpace and rolled back: nothing to run (rare seeds)
+            if ("_tag" in planned && planned._tag === "NoSpace") continue
+            const plan = PageTable.orThrow(planned)
             const before = g.submitted()
             const fence = yield* GpuPageTables.apply(pt, plan)
             assert.strictEqual(g.submitted(), before + 1, "one submission per plan")
