@@ -26,14 +26,16 @@
  */
 import { type Already, type Interrupted, Invalid, NoMemory, type NoSpace } from "@drmkit/core"
 import type { PageTable } from "@drmkit/gpu"
-import { DmaFence, DmaResv, Exec } from "@drmkit/resv-locking"
+import { DmaFence, DmaResv, Exec, Held } from "@drmkit/resv-locking"
 import { Effect, Queue, type Scope } from "effect"
 import * as Allocator from "./Allocator.ts"
+import { Flags, type GemObject, type GpuVa } from "./GpuVa.ts"
 import * as GpuVm from "./GpuVm.ts"
 import { roundOut } from "./internal/rangeFences.ts"
 import { Staged } from "./internal/stage.ts"
 import type * as PageTables from "./PageTables.ts"
 import * as VmBind from "./VmBind.ts"
+import * as VmBo from "./VmBo.ts"
 
 /**
  * A submitted bind job (xe's PT-update job / Nouveau's `nouveau_uvmm_bind_job`).
@@ -295,19 +297,131 @@ const commit = (
       return yield* new NoMemory({ what: `page-table job staging: ${update.failure.message}` })
     }
     stage.commit()
+    const deps = [...(options.inFences ?? []), ...(yield* implicitDeps(vm, stage))]
+    return yield* enqueue(q, pt, plan, update.success, deps, [stage.lo, stage.hi], (fence) =>
+      // past the point of no return: the slots were reserved by execLock, so a failure is a bug
+      Effect.orDie(GpuVm.resvAddFence(vm, locked, fence, "bookkeep", "bookkeep"))
+    )
+  })
+
+/**
+ * Queues a planned and staged job: its out-fence, range fence (the hull `[lo, hi)` rounded to the
+ * plan's top level, when it writes anything) and the conflicts with other queues, publication
+ * through `publish`, then the queue. Synchronous up to the offer: nothing can interleave.
+ */
+const enqueue = (
+  q: BindQueue,
+  pt: PageTables.VmPageTables,
+  plan: PageTable.Plan,
+  update: PageTables.Prepared,
+  deps: Array<DmaFence.DmaFence>,
+  [lo, hi]: readonly [bigint | undefined, bigint | undefined],
+  publish: (fence: DmaFence.DmaFence) => Effect.Effect<void>
+): Effect.Effect<BindJob> =>
+  Effect.gen(function* () {
     const fence = DmaFence.make(q.context)
     let span: readonly [bigint, bigint] | undefined
-    const deps = [...(options.inFences ?? []), ...(yield* implicitDeps(vm, stage))]
-    if (stage.lo !== undefined && stage.hi !== undefined && plan.descriptors.length > 0) {
-      span = roundOut(stage.lo, stage.hi, pt.topLevel(plan))
-      deps.push(...vm.rangeFences.conflicts(span[0], span[1], q.id))
-      vm.rangeFences.add(span[0], span[1], q.id, fence)
+    if (lo !== undefined && hi !== undefined && plan.descriptors.length > 0) {
+      span = roundOut(lo, hi, pt.topLevel(plan))
+      deps.push(...q.vm.rangeFences.conflicts(span[0], span[1], q.id))
+      q.vm.rangeFences.add(span[0], span[1], q.id, fence)
     }
-    // past the point of no return: the slots were reserved by execLock, so a failure is a bug
-    yield* Effect.orDie(GpuVm.resvAddFence(vm, locked, fence, "bookkeep", "bookkeep"))
-    const job: BindJob = { fence, plan, update: update.success, deps, span }
+    yield* publish(fence)
+    const job: BindJob = { fence, plan, update, deps, span }
     q.last = fence
     q.submitted += 1
     yield* Queue.offer(q.jobs, job)
     return job
+  })
+
+/** The checks every job needs: page tables, a live VM. */
+const usableTables = (vm: GpuVm.GpuVm<unknown>): PageTables.VmPageTables | Invalid => {
+  const pt = vm.pageTables
+  if (pt === undefined) return new Invalid({ what: "vm", reason: "VM_BIND needs a VM with page tables" })
+  if (vm.killed !== undefined) {
+    return new Invalid({ what: "vm", reason: `killed by a failed page-table job (ECANCELED): ${vm.killed.message}` })
+  }
+  return pt
+}
+
+/** Dies with `LockNotHeld` unless `held` witnesses the resv guarding `obj` in `vm`, held by this task. */
+const assertObjectHeld = (vm: GpuVm.GpuVm<unknown>, held: Held.Held<DmaResv.DmaResv>, obj: GemObject): void => {
+  if (held.target !== GpuVm.resvOf(vm, obj)) throw new VmBo.LockNotHeld(`invalidate: witness is not ${obj.name}'s resv`)
+  if (!Held.isHeld(held)) throw new VmBo.LockNotHeld(`invalidate: ${obj.name}'s resv is not held by this task`)
+}
+
+/** Reserves one fence slot on `held` and on the VM resv when this task holds it too. */
+const reserveSlots = (vm: GpuVm.GpuVm<unknown>, held: Held.Held<DmaResv.DmaResv>): Invalid | undefined => {
+  const vmHeld = held.target === vm.resv ? undefined : DmaResv.heldByMe(vm.resv)
+  return DmaResv.reserveFencesSync(held, 1) ?? (vmHeld === undefined ? undefined : DmaResv.reserveFencesSync(vmHeld, 1))
+}
+
+/**
+ * Invalidates every mapping of `obj` in the queue's VM: flags its VAs `Invalidated` and zaps their
+ * PTEs (leaves cleared, no structural change) in a page-table job ordered on `q` like any bind —
+ * after the jobs queued before it, after overlapping jobs of other queues (range fences) and
+ * after `options.inFences`. The job's out-fence is published as BOOKKEEP to `obj`'s resv (the VM
+ * resv for a private object) and to the VM resv when this task holds it too.
+ *
+ * Models xe's `xe_vm_invalidate_vma()` as called from the move_notify path
+ * (`xe_bo_move_notify()` → `xe_bo_trigger_rebind()`) and Nouveau's `nouveau_uvmm_bo_unmap_all()`:
+ * the caller holds `obj`'s reservation lock (`held`, asserted — a defect otherwise) but not the
+ * VM's bind lock, which is taken before resv locks (`vm->lock` → resv). Every submit locks the VM
+ * resv and all extobjs, so it cannot be between planning and queueing while `obj` is held: the
+ * page-table shadow and the queue stay in the same order. xe zaps synchronously after waiting for
+ * the VM's pending binds; here the queue orders the zap behind them instead, so the caller must
+ * not reuse the old pages before the returned job's fence signals (TTM: make the move wait for
+ * it). Marking the vm_bos evicted (`VmBo.evictObject`) stays the driver's choice; a later
+ * `Prefetch` (or a map over the range) rebinds the VAs to the object's current frames.
+ *
+ * Returns `undefined` when nothing was valid (no job); fails with `Invalid` (no page tables, a
+ * killed VM) or `NoMemory` (job, fence slot or page-table plan), in which case nothing changed.
+ *
+ * @since 0.1.0
+ * @category invalidation
+ */
+export const invalidate = (
+  q: BindQueue,
+  held: Held.Held<DmaResv.DmaResv>,
+  obj: GemObject,
+  options: SubmitOptions = {}
+): Effect.Effect<BindJob | undefined, Invalid | NoMemory> =>
+  Effect.gen(function* () {
+    const vm = q.vm
+    const pt = usableTables(vm)
+    if (pt instanceof Invalid) return yield* pt
+    assertObjectHeld(vm, held, obj)
+    const vas: Array<GpuVa> = []
+    for (const va of VmBo.peek(vm, obj)?.vas ?? []) if ((va.flags & Flags.Invalidated) === 0) vas.push(va)
+    if (vas.length === 0) return undefined
+    const noJob = vm.allocator.alloc("job", 1)
+    if (noJob !== undefined) return yield* noJob
+    const noSlot = reserveSlots(vm, held)
+    if (noSlot !== undefined) return yield* new NoMemory({ what: `fence slot: ${noSlot.reason}` })
+    const plan = pt.plan(vas.map((va): PageTable.Op => ({ _tag: "Zap", va: va.addr, size: va.range })))
+    if (plan instanceof Invalid) return yield* plan
+    if (!("descriptors" in plan)) {
+      return yield* new NoMemory({ what: `page-table arena (${plan.message})`, requested: plan.requested })
+    }
+    const update = yield* Effect.result(pt.executor.prepare(plan))
+    if (update._tag === "Failure") {
+      vm.killed ??= update.failure // the shadow already holds the zap: only a dead device fails here
+      return yield* new NoMemory({ what: `page-table job staging: ${update.failure.message}` })
+    }
+    let lo = vas[0]?.addr
+    let hi = vas[0]?.end
+    for (const va of vas) {
+      va.flags |= Flags.Invalidated
+      if (lo === undefined || va.addr < lo) lo = va.addr
+      if (hi === undefined || va.end > hi) hi = va.end
+    }
+    const vmHeld = held.target === vm.resv ? undefined : DmaResv.heldByMe(vm.resv)
+    return yield* enqueue(q, pt, plan, update.success, [...(options.inFences ?? [])], [lo, hi], (fence) =>
+      Effect.sync(() => {
+        for (const h of vmHeld === undefined ? [held] : [held, vmHeld]) {
+          const err = DmaResv.addFenceSync(h, fence, "bookkeep")
+          if (err !== undefined) throw err // the slots were reserved above: a bug
+        }
+      })
+    )
   })

@@ -1,5 +1,6 @@
 import { CpuPageTables, GpuDevice, GpuPageTables } from "@drmkit/gpu"
 import { Allocator, BindQueue, GpuVm, PageTables, VaSpace, Verify, VmBind, VmBo } from "@drmkit/gpuva"
+import { type DmaResv, Exec } from "@drmkit/resv-locking"
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { GiB, KiB, MiB, object, scattered, wrapRun } from "./helpers.ts"
@@ -136,6 +137,52 @@ layer(GpuDevice.layer({ debug: true, label: "gpuva-test" }), { timeout: 120_000 
         assert.isAbove(counts.atSubmit, 0, "control: the spy sees the staging")
         assert.strictEqual(counts.inRunJob, 0)
       })
+    )
+
+    it.effect(
+      "invalidate (move_notify zap): the GPU walker faults on the object's pages, the rest intact, rebind",
+      () =>
+        Effect.gen(function* () {
+          const { vm, arena, cpu } = yield* gpuVm
+          const q = yield* BindQueue.make(vm)
+          const a = object("za", 4n * MiB)
+          const b = scattered("zb", 2n * MiB)
+          const fault = { invalidated: "fault" } as const
+          yield* BindQueue.submit(q, [
+            VmBind.map(GiB, 4n * MiB, a),
+            VmBind.map(GiB + 4n * MiB, 2n * MiB, b),
+            VmBind.map(2n * GiB + 8n * KiB, 64n * KiB, a, 64n * KiB)
+          ])
+          yield* BindQueue.flush(q)
+          const before = yield* Effect.orDie(vm.pageTables!.translate([GiB + 4n * MiB, GiB + 5n * MiB]))
+          assert.isDefined(before[0])
+          const job = yield* Effect.scoped(
+            Effect.gen(function* () {
+              const exec = yield* Exec.make<DmaResv.DmaResv>()
+              yield* Exec.untilAllLocked(exec, Exec.prepare(exec, a.resv, 1))
+              return yield* BindQueue.invalidate(q, Exec.held(exec, a.resv), a)
+            })
+          )
+          yield* BindQueue.flush(q)
+          assert.isUndefined(job!.fence.error)
+          const r = yield* Verify.verify(vm, Verify.sampleAddrs(vm.space, 256), fault)
+          assert.deepStrictEqual(r.mismatches, [])
+          const gpuSays = yield* Effect.orDie(vm.pageTables!.translate([GiB, GiB + 3n * MiB, 2n * GiB + 8n * KiB]))
+          assert.deepStrictEqual(gpuSays, [undefined, undefined, undefined])
+          assert.deepStrictEqual(
+            yield* Effect.orDie(vm.pageTables!.translate([GiB + 4n * MiB, GiB + 5n * MiB])),
+            before
+          )
+          const gpuWords = yield* GpuPageTables.read(arena)
+          assert.isTrue(
+            gpuWords.every((w, i) => w === cpu.memory[i]),
+            "GPU arena == CPU reference"
+          )
+          yield* BindQueue.submit(q, [VmBind.prefetch(GiB, GiB + 64n * MiB)])
+          yield* BindQueue.flush(q)
+          assert.deepStrictEqual((yield* Verify.verify(vm, Verify.sampleAddrs(vm.space, 256), fault)).mismatches, [])
+          assert.isDefined((yield* Effect.orDie(vm.pageTables!.translate([GiB])))[0])
+        })
     )
   }
 )
