@@ -164,6 +164,20 @@ describe("drm_buddy: flags", () => {
     checkWhole(mm)
   })
 
+  it("contiguous try-harder rounds its left-hand part up to the min block and does not trim", () => {
+    const mm = mk(96 * PS) // roots 64 + 32 pages
+    const first = ok(mm.alloc({ size: PS, start: 0, end: PS }))
+    // No free 64-page block: 32 pages at 64.. (RHS) + the missing page rounded up to 2 (LHS).
+    const bs = ok(mm.alloc({ size: 33 * PS, minBlockSize: 2 * PS, contiguous: true }))
+    expect(total(bs)).toBe(34 * PS)
+    expect(isContiguous(bs)).toBe(true)
+    expect(Math.min(...bs.map((b) => b.offset))).toBe(62 * PS)
+    checkMm(mm, [...first, ...bs])
+    mm.free(bs)
+    mm.free(first)
+    checkWhole(mm)
+  })
+
   it("exceeds max order: CONTIGUOUS alone succeeds via try-harder, other combinations are Invalid", () => {
     const mm = mk(8 * GiB + 2 * GiB)
     const size = 8 * GiB + GiB
