@@ -39,13 +39,13 @@ export const moveTo = (
     if (hop > MAX_HOPS) return Effect.die(new Error(`driver move hook asked for more than ${MAX_HOPS} hops`))
     const d = bo.resource === undefined ? ({ _tag: "Copy" } as const) : dev.funcs.move(bo, to, evict)
     if (d._tag === "Fail") return Effect.fail(new Busy({ what: bo.name, reason: d.reason }))
-    if (d._tag === "Copy") return copyMove(dev, held, bo, to, evict, ctx)
+    if (d._tag === "Copy") return copyMove({ dev, held, bo, to, evict, ctx })
     const hopPlacement: Placement = [{ ...d.place, flags: d.place.flags | PlaceFlags.TEMPORARY }]
     return Effect.flatMap(memSpace(dev, held, bo, hopPlacement, ctx), (hopRes) =>
       hopRes instanceof NoSpace
         ? Effect.fail(hopRes)
         : Effect.andThen(
-            guarded(dev, bo, hopRes, copyMove(dev, held, bo, hopRes, evict, ctx)),
+            guarded(dev, bo, hopRes, copyMove({ dev, held, bo, to: hopRes, evict, ctx })),
             Effect.suspend(() => step(hop + 1))
           )
     )
@@ -58,19 +58,23 @@ export const moveTo = (
   )
 }
 
+/** What one move step works on: the BO (resv held), its destination, and the operation. */
+export interface MoveStep {
+  readonly dev: Device
+  readonly held: Held
+  readonly bo: Bo
+  readonly to: Resource
+  readonly evict: boolean
+  readonly ctx: OperationCtx
+}
+
 /** One GPU move: populate first (may swap others out), then commit synchronously. */
-export const copyMove = (
-  dev: Device,
-  held: Held,
-  bo: Bo,
-  to: Resource,
-  evict: boolean,
-  ctx: OperationCtx
-): Effect.Effect<void, RestartSys | Interrupted> => {
+export const copyMove = (m: MoveStep): Effect.Effect<void, RestartSys | Interrupted> => {
+  const { dev, bo, to } = m
   const overLimit =
     dev.manager(to.memType)?.useTt === true && !bo.tt?.populated && dev.ttPages + bo.numPages > dev.pageLimit
-  const commit = commitMove(dev, held, bo, to, evict, ctx)
-  return overLimit ? Effect.andThen(populate(dev, held, bo, ctx), commit) : commit
+  const commit = commitMove(m)
+  return overLimit ? Effect.andThen(populate(dev, m.held, bo, m.ctx), commit) : commit
 }
 
 const submitCopy = (dev: Device, bo: Bo, old: Resource | undefined, to: Resource): FenceLike => {
@@ -87,19 +91,13 @@ const submitCopy = (dev: Device, bo: Bo, old: Resource | undefined, to: Resource
 }
 
 /**
- * The commit of a move, uninterruptible: submit, publish the fence (KERNEL), swap resources,
- * retire the old one. Either all of it happens or none.
+ * The commit of a move (`ttm_bo_move_accel_cleanup`), uninterruptible: submit, publish the fence
+ * (KERNEL), swap resources, retire the old one. Either all of it happens or none.
  */
-export const commitMove = (
-  dev: Device,
-  held: Held,
-  bo: Bo,
-  to: Resource,
-  evict: boolean,
-  ctx: OperationCtx
-): Effect.Effect<void> =>
+export const commitMove = (m: MoveStep): Effect.Effect<void> =>
   Effect.uninterruptible(
     Effect.suspend(() => {
+      const { dev, held, bo, to, evict, ctx } = m
       const old = bo.resource
       const fence = submitCopy(dev, bo, old, to)
       const after = allFences(bo)
@@ -122,11 +120,12 @@ const retire = (dev: Device, old: Resource, after: ReadonlyArray<FenceLike>, evi
     freeAfter(dev, old, after)
     return
   }
-  // The old range is free at once; what may still touch it (the move, and readers the copy did
-  // not wait for) becomes the manager's move fence. Our fences span contexts, so a newer one
-  // does not imply an older one (the kernel's `dma_fence_is_later` shortcut): keep both pending.
-  // Jobs already on our in-order GPU queue complete before the move (the last of `after`), so
-  // only the move, foreign fences and not-yet-queued jobs need to be remembered.
+  // `ttm_bo_move_pipeline_evict`: the old range is free at once; what may still touch it (the
+  // move, readers the copy did not wait for) becomes the manager's move fence, merged with a
+  // still-pending earlier one — our fences span contexts, so a newer one does not imply an older
+  // one. Jobs already on our in-order GPU queue complete before the move (the last of `after`:
+  // the same-context `dma_fence_is_later` rule), so only the move, foreign fences and jobs not
+  // yet queued are kept.
   const prev = man.moveFence
   const move = after[after.length - 1]
   const pending: Array<FenceLike> = []

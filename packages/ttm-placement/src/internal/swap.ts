@@ -35,7 +35,7 @@ const swapoutLocked = (dev: Device, held: Held, bo: Bo, ctx: OperationCtx): Effe
       )
       if (to !== undefined) {
         track(ctx, bo, to)
-        yield* commitMove(dev, held, bo, to, true, ctx)
+        yield* commitMove({ dev, held, bo, to, evict: true, ctx })
       }
     }
     yield* waitIdle(bo.resv, "bookkeep", ctx.interruptible)
