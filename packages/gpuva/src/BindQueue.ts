@@ -63,8 +63,8 @@ export interface BindJob {
  * @since 0.1.0
  * @category models
  */
-export interface BindQueue {
-  readonly vm: GpuVm.GpuVm<unknown>
+export interface BindQueue<E = unknown> {
+  readonly vm: GpuVm.GpuVm<E>
   readonly name: string
   readonly id: number
   readonly context: DmaFence.FenceContext
@@ -138,13 +138,13 @@ const execute = (q: BindQueue, job: BindJob, retired: { done: boolean }) =>
  * @since 0.1.0
  * @category constructors
  */
-export const make = (vm: GpuVm.GpuVm<unknown>, name = "bind"): Effect.Effect<BindQueue, never, Scope.Scope> =>
+export const make = <E = unknown>(vm: GpuVm.GpuVm<E>, name = "bind"): Effect.Effect<BindQueue<E>, never, Scope.Scope> =>
   Effect.gen(function* () {
     const id = nextId++
     const jobs = yield* Queue.unbounded<BindJob>()
     const context = DmaFence.contextAlloc(`${vm.name}.${name}`)
     bindContexts.add(context)
-    const q: BindQueue = {
+    const q: BindQueue<E> = {
       vm,
       name,
       id,
@@ -233,29 +233,127 @@ export const submit = (
   return vm.bindLock.withPermit(
     Effect.scoped(
       Effect.gen(function* () {
-        const pt = vm.pageTables
-        if (pt === undefined) return yield* new Invalid({ what: "vm", reason: "VM_BIND needs a VM with page tables" })
-        if (vm.killed !== undefined) {
-          return yield* new Invalid({
-            what: "vm",
-            reason: `killed by a failed page-table job (ECANCELED): ${vm.killed.message}`
-          })
-        }
-        const bad = VmBind.check(vm.space, ops)
-        if (bad !== undefined) return yield* bad
-        if (vm.space.end > pt.vaLimit) {
-          return yield* new Invalid({ what: "vm", reason: "VA space larger than the page tables can map" })
-        }
+        const pt = checkArray(vm, ops)
+        if (pt instanceof Invalid) return yield* pt
         const objects = [...lockSet(vm, ops)]
         const locked = yield* GpuVm.execLock(vm, 1, (exec) => Exec.prepareArray(exec, objects, 1), {
           interruptible: true
         })
         const noJob = vm.allocator.alloc("job", 1)
         if (noJob !== undefined) return yield* noJob
-        return yield* Effect.uninterruptible(commit(q, pt, ops, locked, options))
+        return yield* Effect.uninterruptible(
+          commit(q, pt, ops, locked, options, (fence) =>
+            // past the point of no return: the slots were reserved by execLock, so a failure is a bug
+            Effect.orDie(GpuVm.resvAddFence(vm, locked, fence, "bookkeep", "bookkeep"))
+          )
+        )
       })
     )
   )
+}
+
+/**
+ * Options of {@link submitLocked}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LockedOptions extends SubmitOptions {
+  /** Run `GpuVm.validate` first (`drm_gpuvm_validate()`: evicted vm_bos are moved back). */
+  readonly validate?: boolean
+  /**
+   * Append a `Prefetch` of every VA flagged `Invalidated` to the array (xe `xe_vm_rebind()`), after
+   * the validate: one job binds, and rebinds what moved, behind the moves' KERNEL fences.
+   */
+  readonly rebind?: boolean
+}
+
+/** `Prefetch` ops for every invalidated object-backed VA of the VM (xe `xe_vm_rebind()`). */
+const rebindOps = (vm: GpuVm.GpuVm<unknown>): Array<VmBind.BindOp> => {
+  const out: Array<VmBind.BindOp> = []
+  for (const va of vm.space) {
+    if (va.obj !== null && va !== vm.space.reserved && (va.flags & Flags.Invalidated) !== 0) {
+      out.push(VmBind.prefetch(va.addr, va.range))
+    }
+  }
+  return out
+}
+
+/** Witnesses of every resv the array needs (dies `LockNotHeld` when the transaction lacks one), slots reserved. */
+const heldForArray = (
+  vm: GpuVm.GpuVm<unknown>,
+  ops: ReadonlyArray<VmBind.BindOp>,
+  locks: GpuVm.Locks
+): Array<Held.Held<DmaResv.DmaResv>> | NoMemory => {
+  const resvs = new Set([...GpuVm.resvsToLock(vm), ...lockSet(vm, ops)])
+  const held = [...resvs].map((r) => GpuVm.heldOf(locks, r))
+  for (const h of held) {
+    const err = DmaResv.reserveFencesSync(h, 1)
+    if (err !== undefined) return new NoMemory({ what: `fence slot on ${h.target.name}: ${err.reason}` })
+  }
+  return held
+}
+
+/**
+ * {@link submit} inside the caller's exec transaction — xe's lock → validate → bind → job in ONE
+ * `drm_exec` (`xe_vm_bind_ioctl()` / `xe_exec_ioctl()` with `xe_vm_validate_rebind()`). `locks`
+ * must hold the VM's resv, every external object's and every object the ops touch (asserted: a
+ * `LockNotHeld` defect otherwise, before anything changes); one fence slot is reserved on each and
+ * the out-fence is published to exactly those as BOOKKEEP. The VM's bind lock is not taken: it
+ * ranks above resv locks (`vm->lock` → resv), and holding the VM resv and every extobj already
+ * keeps other submits and invalidations out of the staging. With `validate`, `GpuVm.validate`
+ * runs first (its driver error fails the call; vm_bos validated so far stay validated, as in the
+ * kernel); with `rebind`, every invalidated VA is rebound by the same job. `ops` may be empty
+ * only with `rebind`; `undefined` when there is nothing to bind. A bad op → `Invalid` before the
+ * validate; `NoMemory` leaves the tree, vm_bos, page tables and fences as they were. The caller's
+ * transaction stays locked; the caller's scope ends it.
+ *
+ * @since 0.1.0
+ * @category submit
+ */
+export const submitLocked = <E>(
+  q: BindQueue<E>,
+  ops: ReadonlyArray<VmBind.BindOp>,
+  locks: GpuVm.Locks,
+  options: LockedOptions = {}
+): Effect.Effect<BindJob | undefined, Invalid | NoMemory | E> =>
+  Effect.gen(function* () {
+    const vm = q.vm
+    if (ops.length > 0 || options.rebind !== true) {
+      const pt = checkArray(vm, ops)
+      if (pt instanceof Invalid) return yield* pt
+    }
+    GpuVm.heldOf(locks, vm.resv)
+    if (options.validate === true) yield* GpuVm.validate(vm, locks)
+    const all = options.rebind === true ? [...ops, ...rebindOps(vm)] : ops
+    if (all.length === 0) return undefined
+    const pt = checkArray(vm, all)
+    if (pt instanceof Invalid) return yield* pt
+    const held = heldForArray(vm, all, locks)
+    if (held instanceof NoMemory) return yield* held
+    const noJob = vm.allocator.alloc("job", 1)
+    if (noJob !== undefined) return yield* noJob
+    return yield* Effect.uninterruptible(
+      commit(q, pt, all, locks, options, (fence) =>
+        Effect.sync(() => {
+          for (const h of held) {
+            const err = DmaResv.addFenceSync(h, fence, "bookkeep")
+            if (err !== undefined) throw err // slots reserved above: a bug
+          }
+        })
+      )
+    )
+  })
+
+/** The array checks of a submit: page tables, a live VM, valid ops, a VA space the tables cover. */
+const checkArray = (vm: GpuVm.GpuVm<unknown>, ops: ReadonlyArray<VmBind.BindOp>): PageTables.VmPageTables | Invalid => {
+  const pt = usableTables(vm)
+  if (pt instanceof Invalid) return pt
+  const bad = VmBind.check(vm.space, ops)
+  if (bad !== undefined) return bad
+  if (vm.space.end > pt.vaLimit)
+    return new Invalid({ what: "vm", reason: "VA space larger than the page tables can map" })
+  return pt
 }
 
 /**
@@ -282,7 +380,8 @@ const commit = (
   pt: PageTables.VmPageTables,
   ops: ReadonlyArray<VmBind.BindOp>,
   locked: GpuVm.Locks,
-  options: SubmitOptions
+  options: SubmitOptions,
+  publish: (fence: DmaFence.DmaFence) => Effect.Effect<void>
 ): Effect.Effect<BindJob, Invalid | NoMemory> =>
   Effect.gen(function* () {
     const vm = q.vm
@@ -298,10 +397,7 @@ const commit = (
     }
     stage.commit()
     const deps = [...(options.inFences ?? []), ...(yield* implicitDeps(vm, stage))]
-    return yield* enqueue(q, pt, plan, update.success, deps, [stage.lo, stage.hi], (fence) =>
-      // past the point of no return: the slots were reserved by execLock, so a failure is a bug
-      Effect.orDie(GpuVm.resvAddFence(vm, locked, fence, "bookkeep", "bookkeep"))
-    )
+    return yield* enqueue(q, pt, plan, update.success, deps, [stage.lo, stage.hi], publish)
   })
 
 /**
