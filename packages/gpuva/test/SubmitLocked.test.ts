@@ -1,8 +1,10 @@
 import { BindQueue, GpuVa, GpuVm, VmBind, VmBo } from "@drmkit/gpuva"
-import { DmaFence, DmaResv, Exec } from "@drmkit/resv-locking"
+import { DmaFence, DmaResv, Exec, Lockdep } from "@drmkit/resv-locking"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import { check, cpuVm, GiB, MiB, object, tree } from "./helpers.ts"
+
+const pick = <A>(xs: ReadonlyArray<A>, i: number): A => xs[i % xs.length] as A
 
 const bookkeep = (resv: DmaResv.DmaResv) => Effect.orDie(DmaResv.getFences(resv, "bookkeep"))
 
@@ -160,5 +162,85 @@ describe("BindQueue.submitLocked (bind inside the caller's exec transaction)", (
       )
       assert.strictEqual(empty._tag, "Invalid", "an empty array needs rebind")
     })
+  )
+  it.effect(
+    "submit, submitLocked (validate + rebind) and move_notify invalidations race: no deadlock, consistent",
+    () =>
+      Lockdep.withConfig(
+        { injection: true, strict: true, onReport: "record" },
+        Effect.gen(function* () {
+          Lockdep.clearReports()
+          const { vm } = cpuVm("race")
+          const q = yield* BindQueue.make(vm)
+          const shared = Array.from({ length: 4 }, (_, i) => object(`s${i}`, 4n * MiB))
+          let zaps = 0
+          const slot = (i: number) => GiB + BigInt(i % 16) * 8n * MiB
+          const submitter = (seed: number) =>
+            Effect.gen(function* () {
+              for (let i = 0; i < 12; i++) {
+                const o = pick(shared, seed + i)
+                yield* BindQueue.submit(q, [
+                  VmBind.map(slot(seed * 7 + i), 2n * MiB, o),
+                  VmBind.unmap(slot(i * 3), MiB)
+                ])
+                yield* Effect.yieldNow
+              }
+            })
+          const execer = (seed: number) =>
+            Effect.gen(function* () {
+              for (let i = 0; i < 12; i++) {
+                const o = pick(shared, seed * 3 + i)
+                yield* Effect.scoped(
+                  Effect.gen(function* () {
+                    const exec = yield* GpuVm.execLock(vm, 0, (e) => Exec.prepareArray(e, [o.resv], 0), {
+                      interruptible: true
+                    })
+                    yield* Effect.yieldNow
+                    yield* BindQueue.submitLocked(q, [VmBind.map(slot(seed * 5 + i) + 4n * MiB, 2n * MiB, o)], exec, {
+                      validate: true,
+                      rebind: true
+                    })
+                  })
+                )
+              }
+            })
+          const mover = Effect.gen(function* () {
+            for (let i = 0; i < 24; i++) {
+              const o = pick(shared, i)
+              yield* Effect.scoped(
+                Effect.gen(function* () {
+                  const exec = yield* Exec.make<DmaResv.DmaResv>()
+                  yield* Exec.untilAllLocked(exec, Exec.prepare(exec, o.resv, 1))
+                  VmBo.evictObject(o, true, Exec.held(exec, o.resv))
+                  if ((yield* BindQueue.invalidate(q, Exec.held(exec, o.resv), o)) !== undefined) zaps++
+                })
+              )
+              yield* Effect.yieldNow
+            }
+          })
+          yield* Effect.all([submitter(1), submitter(2), execer(1), execer(2), mover], {
+            concurrency: "unbounded",
+            discard: true
+          })
+          yield* BindQueue.flush(q)
+          assert.isAbove(zaps, 3, "move_notify really zapped mappings")
+          assert.isAbove(q.submitted, 40)
+          assert.deepStrictEqual(yield* check(vm), [], "invalidated VAs fault, the rest map their objects")
+          yield* Effect.scoped(
+            Effect.flatMap(GpuVm.execLock(vm, 0), (exec) =>
+              BindQueue.submitLocked(q, [], exec, { validate: true, rebind: true })
+            )
+          )
+          yield* BindQueue.flush(q)
+          assert.strictEqual(vm.evicted.size, 0)
+          for (const va of vm.space) assert.strictEqual(va.flags & GpuVa.Flags.Invalidated, 0)
+          assert.deepStrictEqual(yield* check(vm), [])
+          for (const r of [...shared.map((o) => o.resv), vm.resv]) assert.isFalse(DmaResv.isLocked(r))
+          yield* BindQueue.submit(q, [VmBind.unmap(0n, 1n << 40n)])
+          yield* BindQueue.flush(q)
+          assert.deepStrictEqual(GpuVm.leftovers(vm), [])
+          assert.deepStrictEqual(Lockdep.reports(), [])
+        })
+      )
   )
 })
