@@ -1,4 +1,5 @@
 import { BindQueue, VmBind, VmBo } from "@drmkit/gpuva"
+import { type DmaResv, Exec } from "@drmkit/resv-locking"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import fc from "fast-check"
@@ -42,10 +43,12 @@ const Cmd: fc.Arbitrary<Cmd> = fc.oneof(
 )
 const Batch = fc.record({
   cmds: fc.array(Cmd, { minLength: 1, maxLength: 4 }),
-  failAfter: fc.option(fc.nat(12), { freq: 4 })
+  failAfter: fc.option(fc.nat(12), { freq: 4 }),
+  /** move_notify of one object after the batch (BindQueue.invalidate): its VAs must fault until rebound. */
+  invalidate: fc.option(fc.integer({ min: 0, max: 3 }), { freq: 2 })
 })
 
-describe("random bind arrays (model: the VA tree; checked: page tables, vm_bos, unwinding)", () => {
+describe("random bind arrays and invalidations (model: the VA tree; checked: page tables, vm_bos, unwinding)", () => {
   it("every accepted array leaves page tables == VA tree; every NoMemory leaves everything as it was", () =>
     fc.assert(
       fc.asyncProperty(fc.array(Batch, { minLength: 1, maxLength: 8 }), (batches) =>
@@ -98,6 +101,18 @@ describe("random bind arrays (model: the VA tree; checked: page tables, vm_bos, 
                   const n = s.vm.space.vasOf(o).length
                   assert.strictEqual(VmBo.peek(s.vm, o)?.refs ?? 0, n)
                   assert.strictEqual(s.vm.extobjs.has(VmBo.peek(s.vm, o) as VmBo.VmBo), n > 0 && o.resv !== s.vm.resv)
+                }
+                if (b.invalidate !== null) {
+                  const o = objs[b.invalidate]!
+                  yield* Effect.scoped(
+                    Effect.gen(function* () {
+                      const exec = yield* Exec.make<DmaResv.DmaResv>()
+                      yield* Exec.untilAllLocked(exec, Exec.prepare(exec, o.resv, 1))
+                      yield* BindQueue.invalidate(q, Exec.held(exec, o.resv), o)
+                    })
+                  )
+                  yield* BindQueue.flush(q)
+                  assert.deepStrictEqual(yield* check(s.vm, 32), [], "zapped VAs fault, others intact")
                 }
               }
             })

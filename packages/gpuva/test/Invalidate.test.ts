@@ -151,4 +151,25 @@ describe("BindQueue.invalidate (xe_vm_invalidate_vma from move_notify)", () => {
       assert.deepStrictEqual(yield* check(vm), [])
     })
   )
+  it.effect("a map over a zapped VA with the same translation rewrites its PTEs (no keep of zapped entries)", () =>
+    Effect.gen(function* () {
+      const { vm } = cpuVm()
+      const q = yield* BindQueue.make(vm)
+      const a = object("a", 4n * MiB)
+      yield* bindAndCheck(q, [VmBind.map(GiB, 4n * MiB, a)])
+      yield* withResv(a.resv, (held) => BindQueue.invalidate(q, held, a))
+      yield* BindQueue.flush(q)
+      // identical re-map of the middle (keep by translation): the new VA must be mapped, the pieces stay zapped
+      yield* bindAndCheck(q, [VmBind.map(GiB + MiB, 2n * MiB, a, MiB)])
+      assert.deepStrictEqual(flagged(vm), [GiB, GiB + 3n * MiB])
+      const got = yield* translate(vm, [GiB, GiB + MiB, GiB + 3n * MiB - 4096n, GiB + 3n * MiB])
+      assert.isUndefined(got[0])
+      assert.isDefined(got[1])
+      assert.isDefined(got[2])
+      assert.isUndefined(got[3])
+      // identical re-map of the whole object
+      yield* bindAndCheck(q, [VmBind.map(GiB, 4n * MiB, a)])
+      assert.deepStrictEqual(flagged(vm), [])
+    })
+  )
 })
