@@ -144,17 +144,35 @@ export class GpuEngine {
     return fence
   }
   #open: Array<Job> | undefined = undefined
+  /**
+   * Jobs behind a self-submitting job that has not finished submitting yet (debug mode: each of
+   * its pieces waits for the error-scope check before the next is submitted). Every later job
+   * waits here, so queue order — which `#queued` relies on — holds across its pieces.
+   */
+  #backlog: Array<Job> | undefined = undefined
   #enqueue(job: Job): void {
+    this.#queued.add(job.fence)
+    if (this.#backlog !== undefined) {
+      this.#backlog.push(job)
+      return
+    }
     if (this.#open === undefined) {
       this.#open = []
       queueMicrotask(() => this.#flush())
     }
     this.#open.push(job)
-    this.#queued.add(job.fence)
   }
   #flush(): void {
     const jobs = this.#open ?? []
     this.#open = undefined
+    this.#submitInOrder(jobs)
+  }
+  /**
+   * Submits `jobs` in order: consecutive encoder jobs share one submission, queue-level writes and
+   * self-submitting jobs split it. A self-submitting job that goes async before submitting all its
+   * pieces parks the rest (and every job enqueued meanwhile) until it is done.
+   */
+  #submitInOrder(jobs: ReadonlyArray<Job>): void {
     let group: Array<Job> = []
     const submitGroup = () => {
       if (group.length === 0) return
@@ -162,10 +180,14 @@ export class GpuEngine {
       group = []
       this.#submitNow(g)
     }
-    for (const j of jobs) {
+    for (let i = 0; i < jobs.length; i++) {
+      const j = jobs[i] as Job
       if (j.kind === "own") {
         submitGroup()
-        this.#runOwn(j.run, j.fence)
+        if (!this.#runOwn(j.run, j.fence)) {
+          this.#backlog = jobs.slice(i + 1)
+          return
+        }
       } else if (j.kind === "queue") {
         submitGroup()
         group = [j]
@@ -174,27 +196,49 @@ export class GpuEngine {
     }
     submitGroup()
   }
+  /** The self-submitting job in flight has submitted all its pieces: release the parked jobs. */
+  #resume(): void {
+    const parked = this.#backlog ?? []
+    this.#backlog = undefined
+    this.#submitInOrder(parked)
+  }
   /**
-   * Starts a self-submitting job. Its `gpu.submit` runs synchronously up to `queue.submit` (no
-   * async step before it outside debug mode), so queue order with the batches around it holds.
+   * Starts a self-submitting job; true when it submitted everything synchronously. Outside debug
+   * mode its `gpu.submit` calls run synchronously through `queue.submit`, so it returns true; in
+   * debug mode each piece awaits its error scopes before the next piece is submitted, so it
+   * returns false and {@link #resume} releases the parked jobs once the last piece is in.
    */
-  #runOwn(run: OwnJob, fence: JobFence): void {
+  #runOwn(run: OwnJob, fence: JobFence): boolean {
     if (!this.alive) {
       fence.signal(new Error("device closed"))
-      return
+      return true
     }
     this.submissions++
-    const follow = (done: FenceLike | undefined) => {
-      if (done === undefined || !done.addCallback(() => fence.signal(done.error))) fence.signal(done?.error)
+    let sync = true
+    let done = false
+    const finish = () => {
+      done = true
+      if (!sync) this.#resume()
+    }
+    const follow = (last: FenceLike | undefined) => {
+      if (last === undefined || !last.addCallback(() => fence.signal(last.error))) fence.signal(last?.error)
     }
     Effect.runFork(
       run.pipe(
         Effect.match({
-          onFailure: (e) => fence.signal(e instanceof Error ? e : new Error(String(e))),
-          onSuccess: follow
+          onFailure: (e) => {
+            fence.signal(e instanceof Error ? e : new Error(String(e)))
+            finish()
+          },
+          onSuccess: (last) => {
+            follow(last)
+            finish()
+          }
         })
       )
     )
+    sync = false
+    return done
   }
   /** One GPU submission for `jobs` (in order); every job's fence follows the submission's. */
   #submitNow(jobs: ReadonlyArray<Job>): void {
