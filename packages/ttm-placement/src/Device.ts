@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import { GpuDevice } from "@drmkit/gpu"
 import { Effect, type Scope } from "effect"
 import type { Bo } from "./BufferObject.ts"
 import { GpuEngine } from "./internal/gpu.ts"
@@ -180,18 +181,26 @@ export interface DeviceConfig {
   readonly funcs?: Partial<DriverFuncs>
   /** Populated TT page cap (default: unlimited). */
   readonly pageLimit?: number
+  /**
+   * The GPU device the moves run on, owned by the caller (its scope outlives the TTM device's):
+   * a driver that puts TTM moves and its own jobs (page tables, binds) on one GPU queue, as xe
+   * does, passes it here — or uses {@link makeShared}. Default: TTM opens its own for its scope.
+   */
+  readonly gpu?: GpuDevice.GpuDeviceShape
 }
 
 /**
- * Opens the GPU and builds a device with a system manager plus the given managers. Scoped: closing
- * the scope destroys every buffer and the GPU device. Models `ttm_device_init`.
+ * Builds a device with a system manager plus the given managers, its moves on `config.gpu` or on a
+ * GPU device it opens itself. Scoped: closing the scope waits for TTM's jobs and destroys every
+ * TTM buffer, and the GPU device too when TTM opened it (a given one is left to its owner).
+ * Models `ttm_device_init`.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (config: DeviceConfig): Effect.Effect<Device, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const gpu = yield* GpuEngine.open()
+    const gpu = yield* GpuEngine.open(config.gpu)
     return yield* Effect.acquireRelease(
       Effect.sync(() => {
         const d = new Device(new Storage(gpu), { ...defaultFuncs, ...config.funcs }, config.pageLimit ?? Infinity)
@@ -207,3 +216,17 @@ export const make = (config: DeviceConfig): Effect.Effect<Device, never, Scope.S
         })
     )
   })
+
+/**
+ * {@link make} on the `GpuDevice` service of the context (@drmkit/gpu's `GpuDevice.layer`): the
+ * driver's one GPU queue carries TTM's moves and its own jobs, in submission order — as
+ * `ttm_device_init` is handed the driver's device rather than opening one. The GPU device outlives
+ * the TTM device; closing this scope leaves it open.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeShared = (
+  config: Omit<DeviceConfig, "gpu">
+): Effect.Effect<Device, never, Scope.Scope | GpuDevice.GpuDevice> =>
+  GpuDevice.GpuDevice.use((gpu) => make({ ...config, gpu }))

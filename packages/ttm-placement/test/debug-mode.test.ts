@@ -1,33 +1,25 @@
 /**
- * The GPU device in debug mode (error scopes around every submission, so a multi-piece job's later
- * pieces are submitted asynchronously): a new BO's zero-fill and a move inside one arena run in
- * several pieces, and a write right after them must still land after every piece.
+ * The GPU device in debug mode (@drmkit/gpu option `debug: true`, as `DRMKIT_GPU_DEBUG=1`: error
+ * scopes around every submission, so a multi-piece job's later pieces are submitted
+ * asynchronously): a new BO's zero-fill and a move inside one arena run in several pieces, and a
+ * write right after them must still land after every piece.
  */
 
+import { GpuDevice } from "@drmkit/gpu"
 import { Access, Device, Lifecycle, Reserve } from "@drmkit/ttm-placement"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { bo, KiB, MemType, makeDevice, PAGE_SIZE, pattern, place, validate, write } from "./helpers.ts"
+import { bo, deviceConfig, KiB, MemType, PAGE_SIZE, pattern, place, validate, write } from "./helpers.ts"
 
 const S = 256 * KiB
 const vram = [place(MemType.VRAM)]
 
-/** `makeDevice` with `DRMKIT_GPU_DEBUG=1` while the GPU device is opened. */
-const debugDevice = Effect.acquireUseRelease(
-  Effect.sync(() => {
-    const was = process.env.DRMKIT_GPU_DEBUG
-    process.env.DRMKIT_GPU_DEBUG = "1"
-    return was
-  }),
-  () => makeDevice(),
-  (was) =>
-    Effect.sync(() => {
-      if (was === undefined) delete process.env.DRMKIT_GPU_DEBUG
-      else process.env.DRMKIT_GPU_DEBUG = was
-    })
+/** A TTM device on a @drmkit/gpu device opened in debug mode, both for the test's scope. */
+const debugDevice = Effect.flatMap(GpuDevice.make({ debug: true, label: "ttm-debug" }).pipe(Effect.orDie), (gpu) =>
+  Device.make({ ...deviceConfig(), gpu })
 )
 
-/** A 1 MiB VRAM whose free space is two 256 KiB holes at 0 and 512 KiB. */
+/** A 1 MiB VRAM whose free space is two 256 KiB holes apart (the BOs between are `keep`). */
 const fragmented = Effect.gen(function* () {
   const dev = yield* debugDevice
   assert.isTrue(dev.storage.gpu.gpu.debug, "the GPU device is in debug mode")

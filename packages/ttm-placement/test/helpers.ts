@@ -18,18 +18,26 @@ export const MiB = 1024 * 1024
 export const MOCK1 = 4
 export const MOCK2 = 5
 
-/** A device with a buddy VRAM and a range TT of the given sizes (bytes). */
-export const makeDevice = (
-  o: { vram?: number; tt?: number; pageLimit?: number; funcs?: Partial<Device.DriverFuncs> } = {}
-) =>
-  Device.make({
-    managers: [
-      { memType: MemType.VRAM, name: "vram", backend: Managers.buddyBackend((o.vram ?? MiB) / PAGE_SIZE) },
-      { memType: MemType.TT, name: "tt", backend: Managers.rangeBackend((o.tt ?? 4 * MiB) / PAGE_SIZE) }
-    ],
-    ...(o.pageLimit === undefined ? {} : { pageLimit: o.pageLimit }),
-    ...(o.funcs === undefined ? {} : { funcs: o.funcs })
-  })
+/** Options of {@link makeDevice}. */
+export interface DeviceOptions {
+  readonly vram?: number
+  readonly tt?: number
+  readonly pageLimit?: number
+  readonly funcs?: Partial<Device.DriverFuncs>
+}
+
+/** The config of {@link makeDevice}: a buddy VRAM and a range TT of the given sizes (bytes). */
+export const deviceConfig = (o: DeviceOptions = {}): Device.DeviceConfig => ({
+  managers: [
+    { memType: MemType.VRAM, name: "vram", backend: Managers.buddyBackend((o.vram ?? MiB) / PAGE_SIZE) },
+    { memType: MemType.TT, name: "tt", backend: Managers.rangeBackend((o.tt ?? 4 * MiB) / PAGE_SIZE) }
+  ],
+  ...(o.pageLimit === undefined ? {} : { pageLimit: o.pageLimit }),
+  ...(o.funcs === undefined ? {} : { funcs: o.funcs })
+})
+
+/** A device with a buddy VRAM and a range TT of the given sizes (bytes), on its own GPU device. */
+export const makeDevice = (o: DeviceOptions = {}) => Device.make(deviceConfig(o))
 
 /**
  * The hooks of `ttm_kunit_helpers.c`: VRAM and SYSTEM evict to SYSTEM, TT to MOCK2, MOCK1 is

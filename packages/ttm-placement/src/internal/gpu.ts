@@ -81,10 +81,15 @@ export class GpuEngine {
     this.device = gpu.device
     this.#alive = true
   }
-  /** Opens the GPU through @drmkit/gpu (`DRMKIT_GPU_BACKEND`, default auto); scoped. */
-  static open(): Effect.Effect<GpuEngine, never, Scope.Scope> {
+  /**
+   * Runs TTM's jobs on `gpu` when given (a device the caller owns and shares, e.g. with page-table
+   * jobs); otherwise opens one through @drmkit/gpu (`DRMKIT_GPU_BACKEND`, default auto) for the
+   * scope.
+   */
+  static open(gpu?: GpuDevice.GpuDeviceShape): Effect.Effect<GpuEngine, never, Scope.Scope> {
+    if (gpu !== undefined) return Effect.succeed(new GpuEngine(gpu))
     process.env.EGL_PLATFORM ??= "surfaceless"
-    return Effect.map(GpuDevice.make({ label: "ttm" }).pipe(Effect.orDie), (gpu) => new GpuEngine(gpu))
+    return Effect.map(GpuDevice.make({ label: "ttm" }).pipe(Effect.orDie), (g) => new GpuEngine(g))
   }
   /** The adapter in words (for logs and bench tables). */
   get adapterName(): string {
