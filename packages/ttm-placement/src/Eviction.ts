@@ -7,18 +7,22 @@
  */
 import type { Busy, Interrupted, NoSpace, RestartSys } from "@drmkit/core"
 import { Effect } from "effect"
-import { Bo } from "./BufferObject.ts"
 import { type Device, type OperationCtx, opCtx } from "./Device.ts"
-import { evictBo } from "./internal/evict.ts"
+import { evictFirst } from "./internal/evict.ts"
 import { whenSignaled } from "./internal/fence.ts"
 import { withOrphanCleanup } from "./internal/placement.ts"
-import { lock, unlock } from "./internal/resv.ts"
 import { swapoutOne } from "./internal/swap.ts"
 import type { MemType } from "./Placement.ts"
 
 /**
- * Evicts every unpinned BO of `memType` (locking each without a ticket), then waits for the
- * manager's last move fence. Returns how many were evicted (zombies reclaimed count too).
+ * Evicts everything on the LRU of `memType` — models `ttm_resource_manager_evict_all`: repeat
+ * `ttm_bo_evict_first` until the LRU is empty (`-ENOENT`), then wait for the manager's last move
+ * fence. Each round takes the LRU head afresh (BOs placed meanwhile go too), reserves it with a
+ * blocking lock and no ticket (`ctx.noWaitGpu`: trylock, `Busy`), and evicts it — a zombie is
+ * waited for and freed instead. The first error ends it (e.g. `NoSpace`: nowhere to evict to);
+ * what was evicted stays evicted. Pinned BOs are not on the LRU and stay. The kernel's own context
+ * is uninterruptible and waits for the GPU: the default here. Returns how many BOs left
+ * (zombies freed count too).
  *
  * @since 0.1.0
  * @category operations
@@ -26,7 +30,7 @@ import type { MemType } from "./Placement.ts"
 export const evictAll = (
   device: Device,
   memType: MemType,
-  ctx: OperationCtx = opCtx()
+  ctx: OperationCtx = opCtx({ interruptible: false })
 ): Effect.Effect<number, Busy | NoSpace | RestartSys | Interrupted> =>
   withOrphanCleanup(
     device,
@@ -35,14 +39,9 @@ export const evictAll = (
       const man = device.manager(memType)
       if (man === undefined) return 0
       let n = 0
-      for (const res of man.lru.all()) {
-        const bo = res.owner
-        if (!(bo instanceof Bo) || bo.resource !== res || bo.pinCount > 0) continue
-        const h = yield* lock(bo.resv).pipe(Effect.orDie)
-        const step = yield* Effect.ensuring(
-          bo.resource === res && bo.pinCount === 0 ? evictBo(device, h, bo, ctx) : Effect.succeed("skip" as const),
-          unlock(h)
-        )
+      for (;;) {
+        const step = yield* evictFirst(device, man, ctx)
+        if (step === "empty") break
         if (step === "progress") n++
       }
       const f = man.moveFence

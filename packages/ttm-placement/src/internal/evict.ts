@@ -4,8 +4,9 @@
  * evicts something. Only one blocking ticket lock per walk; `Deadlock` there ends the walk as
  * `NoSpace` (so validate reports `NoMemory`), `Already` skips the BO. Victims are filtered per
  * §2.3 (pinned, `evictionValuable`, still in this manager); zombies are reclaimed instead of moved.
+ * Also `ttm_bo_evict_first` (evict-all): the LRU head, a blocking lock without a ticket.
  */
-import { type Interrupted, NoSpace } from "@drmkit/core"
+import { Busy, type Interrupted, NoSpace } from "@drmkit/core"
 import { Effect } from "effect"
 import { Bo } from "../BufferObject.ts"
 import type { Device, OperationCtx } from "../Device.ts"
@@ -182,3 +183,68 @@ export const evictAlloc = (
     } while (w.evicted > 0)
     return "busy"
   })
+
+/** Takes the LRU head of `man`, priority 0 first (`ttm_resource_manager_first`). */
+const lruFirst = (man: ResourceManager): { readonly bo: Bo; readonly res: Resource } | undefined => {
+  for (const res of man.lru.all()) {
+    const bo = boOf(res)
+    if (bo !== undefined) return { bo, res }
+  }
+  return undefined
+}
+
+/** Reserves without a ticket: blocking (interruptible per ctx), or a trylock → `Busy` under `noWaitGpu`. */
+const reserveNoTicket = (bo: Bo, ctx: OperationCtx): Effect.Effect<Held, Busy | Interrupted> => {
+  if (ctx.noWaitGpu) {
+    return Effect.flatMap(trylock(bo.resv), (h) =>
+      h === undefined ? Effect.fail(new Busy({ what: bo.name, reason: "reservation is locked" })) : Effect.succeed(h)
+    )
+  }
+  const locking = ctx.interruptible ? lockInterruptible(bo.resv) : lock(bo.resv)
+  // Without a ticket there is no wound/die: Deadlock and Already cannot happen.
+  return locking.pipe(Effect.catchTags({ Deadlock: (e) => Effect.die(e), Already: (e) => Effect.die(e) }))
+}
+
+/**
+ * Models `ttm_bo_evict_first`: reserve the LRU head (no ticket), then evict it — a zombie is
+ * waited for (`ttm_bo_wait_ctx`: `Busy` under `noWaitGpu`) and freed. `"empty"` when the LRU is
+ * (`-ENOENT`), `"skip"` when the head moved while we waited for its lock (try again); a BO that
+ * cannot be evicted fails (`NoSpace`, or `Busy` for a busy purge under `noWaitGpu`).
+ */
+export const evictFirst = (
+  dev: Device,
+  man: ResourceManager,
+  ctx: OperationCtx
+): Effect.Effect<"empty" | "skip" | "progress", MoveError | Busy | NoSpace> =>
+  Effect.suspend(() => {
+    const first = lruFirst(man)
+    if (first === undefined) return Effect.succeed("empty" as const)
+    const { bo, res } = first
+    return Effect.flatMap(reserveNoTicket(bo, ctx), (held) =>
+      Effect.ensuring(
+        bo.resource !== res || res.where !== "lru" ? Effect.succeed("skip" as const) : evictLocked(dev, held, bo, ctx),
+        unlock(held)
+      )
+    )
+  })
+
+const evictLocked = (
+  dev: Device,
+  held: Held,
+  bo: Bo,
+  ctx: OperationCtx
+): Effect.Effect<"progress", MoveError | Busy | NoSpace> => {
+  if (bo.deleted) {
+    const busy = ctx.noWaitGpu && !isIdle(bo.resv)
+    if (busy) return Effect.fail(new Busy({ what: bo.name, reason: "zombie still busy (noWaitGpu)" }))
+    return Effect.map(waitIdle(bo.resv, "bookkeep", ctx.interruptible), () => {
+      reapLocked(dev, bo)
+      return "progress" as const
+    })
+  }
+  return Effect.flatMap(evictBo(dev, held, bo, ctx), (step): Effect.Effect<"progress", Busy | NoSpace> => {
+    if (step instanceof NoSpace) return Effect.fail(step)
+    if (step === "skip") return Effect.fail(new Busy({ what: bo.name, reason: "busy (noWaitGpu)" }))
+    return Effect.succeed(step)
+  })
+}
