@@ -33,10 +33,13 @@
 import { Invalid, NoSpace } from "@drmkit/core"
 import { Result } from "effect"
 import * as A from "./internal/buddy-alloc.ts"
+import * as M from "./internal/buddy-math.ts"
+import { allocOrders, checkAlloc } from "./internal/buddy-request.ts"
 import { FreeIndex } from "./internal/buddy-tree.ts"
 
 // Hot-path bindings copied once (imported bindings can be getter calls under tsx/CJS interop).
-const { carve, exactRange, fromTrees, give, inRange, take, tryHarder } = A
+const { carve, exactRange, give, tryHarder } = A
+const { badInt, ceilPow2, floorPow2, isPow2, log2 } = M
 const succeed = Result.succeed
 const fail = Result.fail
 const NIL = -1
@@ -100,20 +103,7 @@ export interface FiniReport {
 }
 
 const WHAT = "drm_buddy"
-/** Exact floor(log2(x)) for a positive safe integer (no floating-point rounding near 2^k). */
-const log2 = (x: number) => (x < 4294967296 ? 31 - Math.clz32(x) : 63 - Math.clz32(Math.floor(x / 4294967296)))
-/** `POW2[k] = 2^k`: a table lookup instead of `Math.pow` on hot paths. */
-const POW2 = Float64Array.from({ length: 64 }, (_, k) => 2 ** k)
-const pow2 = (k: number) => POW2[k] as number
-const isPow2 = (x: number) => Number.isSafeInteger(x) && x > 0 && pow2(log2(x)) === x
-const floorPow2 = (x: number) => pow2(log2(x))
-const ceilPow2 = (x: number) => {
-  const f = floorPow2(x)
-  return f === x ? x : f * 2
-}
 const invalid = (what: string, reason: string, value: unknown) => fail(new Invalid({ what, reason, value }))
-const mkInvalid = (what: string, reason: string, value: unknown) => new Invalid({ what, reason, value })
-const badInt = (x: unknown): boolean => typeof x !== "number" || !Number.isSafeInteger(x) || x < 0
 
 /** A handle on an allocated block: the block id plus the generation it was handed out at. */
 class Handle implements BuddyBlock {
@@ -205,7 +195,7 @@ export class BuddyAllocator {
    */
   alloc(opts: AllocOptions): Result.Result<Array<BuddyBlock>, Invalid | NoSpace> {
     this.live()
-    const bad = this.validate(opts)
+    const bad = checkAlloc(opts, this.chunkSize, this.size)
     if (bad !== undefined) return fail(bad)
     const start = opts.start ?? 0
     const end = opts.end ?? this.size
@@ -227,7 +217,7 @@ export class BuddyAllocator {
       if (contiguous && !range) return this.tryHarder(opts.size, minBlock)
       return invalid("size", "rounded size exceeds the largest block", { size: opts.size, minBlockSize: minBlock })
     }
-    const blocks = this.allocOrders(size, min, start, end, range, opts)
+    const blocks = allocOrders(this.ix, this.acc, this.chunkSize, size, min, start, end, range, opts)
     if (blocks === undefined) {
       return contiguous && !range ? this.tryHarder(opts.size, minBlock) : fail(this.noSpace(opts.size))
     }
@@ -246,65 +236,8 @@ export class BuddyAllocator {
     return succeed(this.handles(blocks))
   }
 
-  private validate(o: AllocOptions): Invalid | undefined {
-    const mk = mkInvalid
-    const c = this.chunkSize
-    if (badInt(o.size) || o.size < c || o.size % c !== 0)
-      return mk("size", `must be a positive multiple of ${c}`, o.size)
-    const min = o.minBlockSize ?? c
-    if (!isPow2(min) || min < c) return mk("minBlockSize", `must be a power of two >= ${c}`, min)
-    const start = o.start ?? 0
-    const end = o.end ?? this.size
-    if (badInt(start) || start % c !== 0) return mk("start", `must be a multiple of ${c}`, start)
-    if (badInt(end) || end % c !== 0) return mk("end", `must be a multiple of ${c}`, end)
-    if (end > this.size) return mk("end", `must be <= ${this.size}`, end)
-    if (start >= end) return mk("start", "must be < end", { start, end })
-    if (start + o.size > this.size) return mk("size", "start + size overflows the allocator", { start, size: o.size })
-    return undefined
-  }
-
   private noSpace(requested: number): NoSpace {
     return new NoSpace({ what: WHAT, requested, available: this.acc.avail })
-  }
-
-  /** The order loop of `drm_buddy_alloc_blocks`; undefined (state restored) on `-ENOSPC`. */
-  private allocOrders(
-    size: number,
-    min: number,
-    start: number,
-    end: number,
-    range: boolean,
-    o: AllocOptions
-  ): Array<number> | undefined {
-    const minOrder = log2(min / this.chunkSize)
-    let pages = size / this.chunkSize
-    let order = log2(pages)
-    const got: Array<number> = []
-    while (pages > 0) {
-      order = Math.min(order, log2(pages))
-      let b = this.one(order, start, end, range, o)
-      while (b === NIL) {
-        if (order === minOrder) {
-          if (this.ix.clearAvail > 0 && this.ix.forceMerge(start, end, minOrder)) {
-            b = this.one(minOrder, start, end, range, o)
-          }
-          if (b !== NIL) break
-          for (const g of got) give(this.ix, this.acc, g)
-          return undefined
-        }
-        order--
-        b = this.one(order, start, end, range, o)
-      }
-      take(this.ix, this.acc, b, false)
-      got.push(b)
-      pages -= pow2(order)
-    }
-    return got
-  }
-
-  private one(k: number, start: number, end: number, range: boolean, o: AllocOptions): number {
-    const clear = o.clear === true ? 1 : 0
-    return range ? inRange(this.ix, start, end, k, clear) : fromTrees(this.ix, k, clear, o.topdown === true)
   }
 
   /** `__alloc_contig_try_harder`: a contiguous range made of a free block plus its neighbours. */
