@@ -81,12 +81,16 @@ export const translations = (d: XeLite, holeSamples = 64): Effect.Effect<Transla
   })
 
 /**
- * gpuva's own check (`Verify.verify`), which knows nothing about zapping: the number of
- * addresses where the page tables differ from "VA tree + the object's frames now". Non-zero
- * exactly while moved BOs are not yet rebound — a control that the zaps really happened.
+ * gpuva's own check (`Verify.verify`): the number of addresses where the page tables differ from
+ * the VA tree. With `"fault"` (xe semantics, the default) an `Invalidated` VA must fault — zero
+ * after move_notify's zaps; with `"current"` every VA must already map its object's current
+ * frames ("is everything rebound?") — non-zero exactly while moved BOs are not rebound yet.
  */
-export const gpuvaMismatches = (d: XeLite): Effect.Effect<number> =>
-  Effect.map(Verify.verify(d.vm, Verify.sampleAddrs(d.vm.space, 1)).pipe(Effect.orDie), (r) => r.mismatches.length)
+export const gpuvaMismatches = (d: XeLite, invalidated: Verify.InvalidatedMode = "fault"): Effect.Effect<number> =>
+  Effect.map(
+    Verify.verify(d.vm, Verify.sampleAddrs(d.vm.space, 1), { invalidated }).pipe(Effect.orDie),
+    (r) => r.mismatches.length
+  )
 
 /** Names of the BOs whose GPU checksum differs from the expected one. */
 export const damaged = (

@@ -2,8 +2,9 @@
  * xe-lite: a small xe-shaped driver on the drmkit SDK — the composition that neither
  * `@drmkit/gpuva` nor `@drmkit/ttm-placement` may do themselves (they are siblings).
  *
- * - ONE GPU device: the TTM device opens it; the VM's page tables live in an arena on the same
- *   device, so page-table jobs and TTM moves share one in-order GPU queue.
+ * - ONE GPU device: the driver opens it and hands it to the TTM device (`Device.make({ gpu })`);
+ *   the VM's page tables live in an arena on the same device, so page-table jobs and TTM moves
+ *   share one in-order GPU queue.
  * - GEM objects = TTM BOs: {@link XeBo} is what xe's `struct xe_bo` embedding `drm_gem_object` is
  *   to drm_gpuvm — size, resv and the backing frames of the BO's *current* resource.
  *   Per-VM BOs share the VM's resv (`XE_BO_FLAG_VM` / `xe_vm_resv`), external BOs have their own
@@ -12,13 +13,13 @@
  *   `xe_bo_trigger_rebind()`) runs with the BO's resv held; for a BO bound in the VM it marks its
  *   vm_bos evicted (`drm_gpuvm_bo_evict()`), flags every VA `Invalidated` and zaps their PTEs
  *   (`xe_vm_invalidate_vma()`) in one page-table job submitted before the move's copy.
- * - exec: {@link exec} is `xe_exec_ioctl()`'s memory half — lock the VM and every extobj in one
- *   drm_exec (`drm_gpuvm_exec_lock()`), `drm_gpuvm_validate()` → per-vm_bo validate = TTM
- *   validate back into VRAM, rebind the invalidated VAs on the bind queue, then run the job with
- *   its fence published to the VM resv and the extobjs.
+ * - exec: {@link exec} is `xe_exec_ioctl()`'s memory half in ONE drm_exec — lock the VM and
+ *   every extobj (`drm_gpuvm_exec_lock()`), `BindQueue.submitLocked` with `validate` (per-vm_bo
+ *   validate = TTM validate back into VRAM) and `rebind` (the invalidated VAs, one bind job), then
+ *   run the job with its fence published to the VM resv and the extobjs.
  */
 import { GpuDevice, GpuPageTables, type PageTable } from "@drmkit/gpu"
-import { BindQueue, GpuVa, GpuVm, PageTables, VaSpace, VmBind, VmBo } from "@drmkit/gpuva"
+import { BindQueue, GpuVa, GpuVm, PageTables, VaSpace, type VmBind, VmBo } from "@drmkit/gpuva"
 import { DmaFence, DmaResv, type Held } from "@drmkit/resv-locking"
 import {
   Access,
@@ -54,9 +55,8 @@ export interface Stats {
   /** Rebind (prefetch) bind jobs and the VAs they rebound. */
   rebindJobs: number
   rebindVas: number
-  /** Exec jobs run, and exec attempts that found something evicted again after the rebind. */
+  /** Exec jobs run. */
   execs: number
-  execRetries: number
   /** Moves of bound BOs refused (Busy) because bind jobs were in flight. */
   busyRefusals: number
 }
@@ -68,7 +68,7 @@ export interface XeLite {
   readonly arena: GpuPageTables.GpuPageTables
   readonly pt: PageTables.VmPageTables
   readonly vm: GpuVm.GpuVm<Validate.ValidateError>
-  readonly queue: BindQueue.BindQueue
+  readonly queue: BindQueue.BindQueue<Validate.ValidateError>
   /** The GEM view of every BO the driver created, by BO. */
   readonly objects: Map<BufferObject.Bo, XeBo>
   /** Zap jobs in flight (forked when move_notify submitted them). */
@@ -102,14 +102,16 @@ const KiB = 1024n
  */
 export const make = (config: Config = defaultConfig): Effect.Effect<XeLite, never, Scope.Scope> =>
   Effect.gen(function* () {
+    // ONE GPU device, owned by the driver: TTM's moves and the VM's page-table jobs share its
+    // in-order queue (as xe hands its device to ttm_device_init); opened first, closed last
+    const gpu = yield* GpuDevice.make({ label: "xe-lite" }).pipe(Effect.orDie)
     const ttm = yield* Device.make({
+      gpu,
       managers: [
         { memType: MemType.VRAM, name: "vram", backend: Managers.buddyBackend(config.vramBytes / PAGE_SIZE) },
         { memType: MemType.TT, name: "tt", backend: Managers.rangeBackend(config.ttBytes / PAGE_SIZE) }
       ]
     })
-    // TTM opened the GPU; the page tables go on the same device (one queue for moves and binds).
-    const gpu = ttm.storage.gpu.gpu
     const arena = yield* GpuPageTables.make(gpu, config.tables).pipe(Effect.orDie)
     const pt = PageTables.make({ tables: config.tables, executor: PageTables.gpuExecutor(arena) })
     const space = VaSpace.makeUnsafe({
@@ -147,7 +149,6 @@ export const make = (config: Config = defaultConfig): Effect.Effect<XeLite, neve
         rebindJobs: 0,
         rebindVas: 0,
         execs: 0,
-        execRetries: 0,
         busyRefusals: 0
       }
     }
@@ -156,10 +157,10 @@ export const make = (config: Config = defaultConfig): Effect.Effect<XeLite, neve
       ...ttm.funcs,
       move: (bo, _to, evict) => {
         if (config.moveNotify === false) return { _tag: "Copy" }
-        // xe_vm_invalidate_vma() waits for the VM's BOOKKEEP fences (bind jobs in flight) before
-        // zapping; this hook is synchronous and cannot wait, so it refuses the move instead (TTM
-        // skips a Busy victim, as under no_wait_gpu)
-        if (isBound(d, bo) && d.queue.submitted !== d.queue.completed) {
+        // xe_vm_invalidate_vma() waits for the VM's bind jobs in flight before zapping; this hook
+        // is synchronous and cannot wait, so when there is something to zap it refuses the move
+        // instead (TTM skips a Busy victim, as under no_wait_gpu)
+        if (hasValidVas(d, bo) && d.queue.submitted !== d.queue.completed) {
           d.stats.busyRefusals++
           return { _tag: "Fail", reason: "bind jobs in flight on the VM" }
         }
@@ -204,10 +205,13 @@ export const bind = (d: XeLite, ops: ReadonlyArray<VmBind.BindOp>) =>
     return job
   })
 
-/** Whether `bo` has a vm_bo in the VM (is bound). */
-const isBound = (d: XeLite, bo: BufferObject.Bo): boolean => {
+/** Whether `bo` is bound in the VM with a VA that is not invalidated yet (move_notify must zap). */
+const hasValidVas = (d: XeLite, bo: BufferObject.Bo): boolean => {
   const obj = d.objects.get(bo)
-  return obj !== undefined && VmBo.ofObject(obj).length > 0
+  if (obj === undefined) return false
+  for (const b of VmBo.ofObject(obj))
+    for (const va of b.vas) if ((va.flags & GpuVa.Flags.Invalidated) === 0) return true
+  return false
 }
 
 /**
@@ -217,6 +221,11 @@ const isBound = (d: XeLite, bo: BufferObject.Bo): boolean => {
  * job. TTM hooks are synchronous, so the job is submitted right here (forked; the submission
  * itself is synchronous) and the shared in-order GPU queue runs it before the move's copy and
  * before anything that later reuses the old pages.
+ *
+ * gpuva's `BindQueue.invalidate` (the SDK form of this) cannot be called here: it is an Effect
+ * that asserts the *running fiber* holds the BO's resv, and a synchronous hook can only run an
+ * Effect on a new fiber (`Effect.runSync` / `runFork`), which does not hold it — so the driver
+ * still plans and applies the zap itself (see the README's friction list).
  */
 const moveNotify = (d: XeLite, bo: BufferObject.Bo, evict: boolean): void => {
   const obj = d.objects.get(bo)
@@ -285,68 +294,39 @@ export const invalidatedVas = (d: XeLite): Array<GpuVa.GpuVa> =>
   [...d.vm.space].filter((va) => va.obj !== null && (va.flags & GpuVa.Flags.Invalidated) !== 0)
 
 /**
- * Rebinds the invalidated VAs (xe `xe_vm_rebind()`): one bind array of per-VA prefetch ops on the
- * bind queue. The job waits for the objects' KERNEL fences (TTM's moves) before writing PTEs
- * that point at the new pages. Returns the number of VAs rebound.
- */
-export const rebind = (d: XeLite) =>
-  Effect.gen(function* () {
-    const vas = invalidatedVas(d)
-    if (vas.length === 0) return 0
-    yield* bind(
-      d,
-      vas.map((va) => VmBind.prefetch(va.addr, va.range))
-    )
-    d.stats.rebindJobs++
-    d.stats.rebindVas += vas.length
-    return vas.length
-  })
-
-const MAX_EXEC_ATTEMPTS = 8
-
-/**
- * `xe_exec_ioctl()`'s memory management: (1) lock the VM's resv and every extobj in one exec
- * transaction and `GpuVm.validate` (evicted vm_bos move back through TTM); (2) rebind the
- * invalidated VAs on the bind queue; (3) lock again and, if nothing was evicted in between, run
- * `job` with a fence published to the VM resv and extobjs (BOOKKEEP) that signals when it is done.
- * If something was evicted in between, start over (bounded).
- *
- * Steps (2) and (3) cannot run inside the transaction of (1): `BindQueue.submit` takes its own
- * exec transaction and cannot join the caller's (see the example's notes).
+ * `xe_exec_ioctl()`'s memory management in ONE exec transaction, as xe does: lock the VM's resv
+ * and every extobj (`drm_gpuvm_exec_lock()`), then `BindQueue.submitLocked` with `validate` and
+ * `rebind` — `GpuVm.validate` moves the evicted vm_bos back through TTM (the exec's own BOs are
+ * locked, so never victims) and one bind job rebinds every invalidated VA (`xe_vm_rebind()`),
+ * behind TTM's move fences. The job then runs after the rebind's fence (xe makes the exec job
+ * depend on it), with its own fence published to the VM resv and the extobjs (BOOKKEEP) and
+ * signalled when it is done. Nothing can be evicted between the validate and the job: the locks
+ * are held throughout.
  */
 export const exec = <A, E, E2 = never>(
   d: XeLite,
   job: (locks: GpuVm.Locks) => Effect.Effect<A, E>,
   options: {
-    /** Runs between the rebind and the second lock (tests inject a racing evictor here). */
-    readonly afterRebind?: (attempt: number) => Effect.Effect<void, E2>
+    /** Runs inside the transaction between the rebind and the job (tests race an evictor here). */
+    readonly beforeJob?: (locks: GpuVm.Locks) => Effect.Effect<void, E2>
   } = {}
 ) =>
-  Effect.gen(function* () {
-    for (let attempt = 0; attempt < MAX_EXEC_ATTEMPTS; attempt++) {
-      yield* Effect.scoped(
-        Effect.gen(function* () {
-          const locks = yield* GpuVm.execLock(d.vm, 1)
-          yield* GpuVm.validate(d.vm, locks)
-        })
-      )
-      yield* rebind(d)
-      if (options.afterRebind !== undefined) yield* options.afterRebind(attempt)
-      const out = yield* Effect.scoped(
-        Effect.gen(function* () {
-          const locks = yield* GpuVm.execLock(d.vm, 1)
-          if (d.vm.evicted.size > 0 || invalidatedVas(d).length > 0) return { _tag: "Retry" } as const
-          const fence = DmaFence.make(d.execContext)
-          yield* GpuVm.resvAddFence(d.vm, locks, fence, "bookkeep", "bookkeep")
-          const value = yield* job(locks).pipe(Effect.ensuring(Effect.sync(() => fence.signal())))
-          return { _tag: "Done", value } as const
-        })
-      )
-      if (out._tag === "Done") {
-        d.stats.execs++
-        return out.value
+  Effect.scoped(
+    Effect.gen(function* () {
+      const locks = yield* GpuVm.execLock(d.vm, 1)
+      const invalidated = invalidatedVas(d).length
+      const rebind = yield* BindQueue.submitLocked(d.queue, [], locks, { validate: true, rebind: true })
+      if (rebind !== undefined) {
+        yield* Effect.orDie(DmaFence.wait(rebind.fence))
+        if (rebind.fence.error !== undefined) return yield* Effect.die(rebind.fence.error)
+        d.stats.rebindJobs++
+        d.stats.rebindVas += invalidated
       }
-      d.stats.execRetries++
-    }
-    return yield* Effect.die(new Error(`exec: still evicted after ${MAX_EXEC_ATTEMPTS} attempts`))
-  })
+      if (options.beforeJob !== undefined) yield* options.beforeJob(locks)
+      const fence = DmaFence.make(d.execContext)
+      yield* GpuVm.resvAddFence(d.vm, locks, fence, "bookkeep", "bookkeep")
+      const value = yield* job(locks).pipe(Effect.ensuring(Effect.sync(() => fence.signal())))
+      d.stats.execs++
+      return value
+    })
+  )

@@ -7,8 +7,8 @@
  *    munmap-style hole;
  * 3. memory pressure: another client's BOs want VRAM, TTM evicts LRU victims — some of them bound:
  *    move_notify puts their vm_bos on the evict list and zaps their PTEs;
- * 4. exec: lock VM + extobjs, validate (moved back to VRAM by TTM, evicting the client's BOs),
- *    rebind, run a GPU job reading every bound BO;
+ * 4. exec in one transaction: lock VM + extobjs, validate (moved back to VRAM by TTM, evicting
+ *    the client's BOs) and rebind (`BindQueue.submitLocked`), run a GPU job reading every bound BO;
  * 5. evict everything from VRAM (suspend-style `evictAll`), exec again;
  * 6. teardown: unbind all, release every BO, check for leftovers and leaks.
  *
@@ -69,8 +69,13 @@ export interface Result {
   readonly evictedByPressure: ReadonlyArray<string>
   /** External ones among them. */
   readonly externalEvicted: ReadonlyArray<string>
-  /** gpuva's own Verify (unaware of zaps) while moved BOs were not rebound, and after exec. */
+  /**
+   * gpuva's own Verify while moved BOs were not rebound: invalidated VAs must fault (xe semantics,
+   * must be 0), and the "is everything rebound?" reading (`invalidated: "current"`, > 0: the old
+   * PTEs really are gone); after exec (fault reading, must be 0).
+   */
   readonly gpuvaMismatchesWhileEvicted: number
+  readonly gpuvaNotReboundWhileEvicted: number
   readonly gpuvaMismatchesAfterExec: number
   /** Checksums the exec jobs computed (on the GPU, under the exec's locks) that were wrong. */
   readonly execDamaged: ReadonlyArray<string>
@@ -236,16 +241,18 @@ export const run = (options: Options = {}): Effect.Effect<Result> =>
       const evictedByPressure = [...d.vm.evicted].map((v) => v.obj.name)
       const externalEvicted = [...d.vm.evicted].filter((v) => (v.obj as XeBo).external).map((v) => v.obj.name)
       for (const line of formatTree(d)) log(`     ${line}`)
-      const gpuvaMismatchesWhileEvicted = yield* Check.gpuvaMismatches(d)
+      const gpuvaMismatchesWhileEvicted = yield* Check.gpuvaMismatches(d, "fault")
+      const gpuvaNotReboundWhileEvicted = yield* Check.gpuvaMismatches(d, "current")
       log(
         `   ${d.stats.zappedVas - zaps0} VAs zapped in ${d.stats.zapJobs} page-table job(s) on the shared GPU queue; ` +
-          `gpuva's Verify (unaware of zaps) now sees ${gpuvaMismatchesWhileEvicted} stale addresses\n`
+          `gpuva's Verify: ${gpuvaMismatchesWhileEvicted} mismatches (invalidated VAs fault), ` +
+          `${gpuvaNotReboundWhileEvicted} addresses not rebound yet\n`
       )
 
       // 4. exec
       const execDamaged: Array<string> = []
       yield* step(
-        "4. exec: lock VM + extobjs (one drm_exec), GpuVm.validate -> TTM validate back to VRAM (evicting the client's BOs), rebind, run a GPU job reading every bound BO",
+        "4. exec in ONE drm_exec: lock VM + extobjs, submitLocked(validate -> TTM validate back to VRAM evicting the client's BOs, rebind), run a GPU job reading every bound BO",
         Effect.map(Driver.exec(d, execJob), (wrong) => void execDamaged.push(...wrong))
       )
       for (const line of formatTree(d)) log(`     ${line}`)
@@ -291,7 +298,7 @@ export const run = (options: Options = {}): Effect.Effect<Result> =>
       log(
         `totals: ${d.ttm.stats.evictions} TTM evictions (${s.boundEvictions} of bound BOs), ${s.vmBosEvicted} vm_bos evicted, ` +
           `${s.zappedVas} VAs zapped in ${s.zapJobs} jobs, ${s.vmBoValidates} vm_bo validates, ${s.rebindVas} VAs rebound in ${s.rebindJobs} jobs, ` +
-          `${s.execs} execs (${s.execRetries} retries), ${d.ttm.stats.bytesMoved / MiB} MiB moved`
+          `${s.execs} execs, ${d.ttm.stats.bytesMoved / MiB} MiB moved`
       )
       return {
         adapter,
@@ -299,6 +306,7 @@ export const run = (options: Options = {}): Effect.Effect<Result> =>
         evictedByPressure,
         externalEvicted,
         gpuvaMismatchesWhileEvicted,
+        gpuvaNotReboundWhileEvicted,
         gpuvaMismatchesAfterExec,
         execDamaged,
         stats: { ...d.stats },

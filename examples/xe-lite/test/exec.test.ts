@@ -46,24 +46,38 @@ const job =
     })
 
 describe("xe-lite exec", () => {
-  it.effect("an evictor racing between the rebind and the exec lock makes the exec start over", () =>
+  it.live("exec is ONE transaction: an evictor racing between the rebind and the job waits for the exec's locks", () =>
     Effect.scoped(
       Effect.gen(function* () {
         const d = yield* Driver.make()
         const { expected, objs } = yield* setup(d)
         assert.strictEqual(yield* Eviction.evictAll(d.ttm, MemType.VRAM), 2)
         assert.strictEqual(d.vm.evicted.size, 2)
+        const zapped = d.stats.zappedVas
+        let evictor: Fiber.Fiber<number, unknown> | undefined
+        let evictionsBeforeJob = -1
         yield* Driver.exec(d, job(d, objs, expected), {
-          afterRebind: (attempt) =>
-            attempt === 0 ? Effect.asVoid(Eviction.evictAll(d.ttm, MemType.VRAM)) : Effect.void
+          beforeJob: () =>
+            Effect.gen(function* () {
+              const before = d.stats.boundEvictions
+              evictor = yield* Effect.forkChild(Eviction.evictAll(d.ttm, MemType.VRAM))
+              yield* Effect.sleep("20 millis")
+              evictionsBeforeJob = d.stats.boundEvictions - before
+            })
         })
-        assert.strictEqual(d.stats.execRetries, 1)
+        assert.strictEqual(evictionsBeforeJob, 0, "the exec's BOs stay locked from validate to job")
         assert.strictEqual(d.stats.execs, 1)
-        assert.strictEqual(d.stats.vmBoValidates, 4, "both vm_bos validated in both attempts")
-        assert.strictEqual(d.vm.evicted.size, 0)
+        assert.strictEqual(d.stats.vmBoValidates, 2, "both vm_bos validated once")
+        assert.strictEqual(d.stats.rebindJobs, 1, "one bind job rebinds everything")
+        assert.strictEqual(d.stats.rebindVas, zapped)
+        // after the exec the evictor gets the locks and evicts both again (and zaps them)
+        assert.isDefined(evictor)
+        assert.strictEqual(yield* Fiber.join(evictor as Fiber.Fiber<number, unknown>), 2)
+        assert.strictEqual(d.vm.evicted.size, 2)
+        yield* Driver.awaitZaps(d)
         const t = yield* Check.translations(d)
         assert.deepStrictEqual(t.mismatches, [])
-        assert.strictEqual(t.zapped, 0)
+        assert.strictEqual(t.zapped, (2 * MiB + MiB) / 4096)
       })
     )
   )
