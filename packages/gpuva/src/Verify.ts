@@ -40,13 +40,13 @@ export type InvalidatedMode = "fault" | "current"
 
 /**
  * The physical address `addr` maps to according to the VA tree (an `Invalidated` VA faults when
- * `invalidated` is `"fault"`; the default `"current"` is the old reading). Reads the object's `frames` only for a VA that must be mapped; an
+ * `invalidated` is `"fault"`, the default; `"current"` wants it rebound). Reads the object's `frames` only for a VA that must be mapped; an
  * object whose frames cannot be read (not GPU-mappable now) throws.
  *
  * @since 0.1.0
  * @category verification
  */
-export const expected = (space: VaSpace, addr: bigint, invalidated: InvalidatedMode = "current"): Expected => {
+export const expected = (space: VaSpace, addr: bigint, invalidated: InvalidatedMode = "fault"): Expected => {
   const va = space.findFirst(addr, 1n)
   if (va === undefined || va === space.reserved) return { _tag: "Fault" }
   if (invalidated === "fault" && (va.flags & Flags.Invalidated) !== 0) return { _tag: "Fault" }
@@ -116,10 +116,10 @@ const readsNull = (addr: bigint, have: bigint | undefined): boolean =>
  */
 export interface VerifyOptions {
   /**
-   * What an `Invalidated` VA must translate to (see {@link InvalidatedMode}). Pass `"fault"` to
-   * check a VM whose driver zaps invalidated VAs (xe, `BindQueue.invalidate`). The default is
-   * `"current"`, what `verify(vm, addrs)` always checked (the xe-lite example's "not yet rebound"
-   * control relies on it).
+   * What an `Invalidated` VA must translate to (see {@link InvalidatedMode}). The default
+   * `"fault"` checks a VM whose driver zaps invalidated VAs (xe, `BindQueue.invalidate`); pass
+   * `"current"` to ask "is everything rebound to the objects' current frames?" (an invalidated VA
+   * not rebound yet is then a mismatch).
    */
   readonly invalidated?: InvalidatedMode
 }
@@ -163,7 +163,7 @@ const compare = (
 /**
  * Translates `addrs` through the VM's page tables and compares each with {@link expected}: VAs
  * flagged `Invalidated` must fault with `options.invalidated: "fault"` (then their objects'
- * `frames` are not read; the default `"current"` wants them rebound); a valid VA whose object has
+ * `frames` are not read — the default; `"current"` wants them rebound); a valid VA whose object has
  * no frames now (not GPU-mappable) is a mismatch, not a crash. Returns the number checked and a description of the first 20
  * mismatches (empty when they agree).
  *
@@ -179,7 +179,7 @@ export const verify = (
     const pt = vm.pageTables
     if (pt === undefined) return { checked: 0, mismatches: ["VM has no page tables"] }
     const got = yield* pt.translate(addrs)
-    const mode = options.invalidated ?? "current"
+    const mode = options.invalidated ?? "fault"
     const cache = new Map<BindObject, Frames | Error>()
     const mismatches: Array<string> = []
     for (let i = 0; i < addrs.length && mismatches.length < 20; i++) {
