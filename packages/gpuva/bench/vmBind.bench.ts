@@ -77,6 +77,13 @@ const program = Effect.scoped(
       })
     const cpuVmOf = (huge: boolean) => makeVm(PageTables.cpuExecutor(new CpuPageTables.CpuPageTables(TABLES)), huge)
 
+    // warm both paths once, untimed, so that the JIT warm-up of the code they share (VA tree,
+    // split/merge, planner) is not charged to whichever executor happens to be measured first
+    for (const obj of [contiguous("warm-c", GiB, 1 << 20), scattered("warm-s", GiB, 1 << 20)]) {
+      yield* timeBind((yield* gpuVmOf(false)).vm, [VmBind.map(GiB, GiB, obj)])
+      yield* timeBind(cpuVmOf(false), [VmBind.map(GiB, GiB, obj)])
+    }
+
     for (const [label, obj] of [
       ["contiguous (generator descriptors)", contiguous("c1g", GiB, 1 << 20)],
       ["scattered (literal descriptors)", scattered("s1g", GiB, 1 << 20)]
